@@ -1,0 +1,358 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/parser"
+	"github.com/expr-lang/expr/vm"
+)
+
+// Builtins are the expr builtin functions rules may call. All others are
+// disabled: those that allocate without bound (repeat, and ranges through
+// the .. operator, which is rejected), read the clock (now, date), or are
+// not needed to test one event (sort, groupBy, reduce, JSON and base64
+// codecs, ...).
+var Builtins = []string{
+	"all", "none", "any", "one", "filter", "map", "find", "count",
+	"len", "type", "abs", "int", "float", "string",
+	"trim", "trimPrefix", "trimSuffix", "upper", "lower", "split", "join",
+	"indexOf", "lastIndexOf", "hasPrefix", "hasSuffix",
+	"max", "min", "first", "last", "keys", "values",
+}
+
+// Helpers are the functions vigil adds to expr's builtins.
+var Helpers = []string{"cidr_match", "is_private_ip", "in_list", "get"}
+
+// reservedName reports whether name is a function a macro must not shadow.
+func reservedName(name string) bool {
+	return slices.Contains(Builtins, name) || slices.Contains(Helpers, name)
+}
+
+// compileAll checks the macros, then compiles every rule, dropping the
+// rules that fail.
+func (l *loader) compileAll() {
+	bad := map[string]bool{}
+	for _, m := range l.macros {
+		if cyc := macroCycle(m.Name, l.set.Macros, nil); cyc != nil {
+			l.d.errorf(m.WhenPos, "macro %s: cycle %s", m.Name, strings.Join(cyc, " -> "))
+			bad[m.Name] = true
+		}
+	}
+	for _, m := range l.macros {
+		if bad[m.Name] {
+			continue
+		}
+		if _, err := compileExpr(m.When, l.set, bad); err != nil {
+			l.exprError(m.WhenPos, "macro "+m.Name, err)
+			bad[m.Name] = true
+		}
+	}
+	kept := l.set.Rules[:0]
+	for _, r := range l.set.Rules {
+		c, err := compileExpr(r.When, l.set, bad)
+		if err != nil {
+			l.exprError(r.WhenPos, "rule "+r.ID, err)
+			continue
+		}
+		r.program = c.program
+		r.fields = c.fields
+		r.keyPaths = splitPaths(nil)
+		if r.Suppress != nil {
+			r.keyPaths = splitPaths(r.Suppress.Key)
+		}
+		r.grpPaths = splitPaths(r.GroupBy)
+		kept = append(kept, r)
+	}
+	clear(l.set.Rules[len(kept):])
+	l.set.Rules = kept
+}
+
+// exprError reports a compile error at the when key, with the position
+// inside the expression when expr gives one.
+func (l *loader) exprError(at Pos, what string, err error) {
+	var fe *file.Error
+	if errors.As(err, &fe) && fe.Line > 0 {
+		l.d.errorf(at, "%s: when: %s (expression line %d, column %d)", what, fe.Message, fe.Line, fe.Column+1)
+		return
+	}
+	l.d.errorf(at, "%s: when: %v", what, err)
+}
+
+// macroCycle returns the cycle through name, if the macros that name uses
+// lead back to it.
+func macroCycle(name string, macros map[string]*Macro, stack []string) []string {
+	if i := slices.Index(stack, name); i >= 0 {
+		if i == 0 {
+			return append(slices.Clone(stack), name)
+		}
+		return nil // a cycle not through the first macro: reported for its own members
+	}
+	m := macros[name]
+	tree, err := parser.Parse(m.When)
+	if err != nil {
+		return nil
+	}
+	stack = append(stack, name)
+	for _, id := range identifiers(tree.Node) {
+		if _, ok := macros[id]; ok {
+			if c := macroCycle(id, macros, stack); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// identifiers returns the identifiers of a tree.
+func identifiers(n ast.Node) []string {
+	v := &identVisitor{}
+	ast.Walk(&n, v)
+	return v.names
+}
+
+type identVisitor struct{ names []string }
+
+func (v *identVisitor) Visit(n *ast.Node) {
+	if id, ok := (*n).(*ast.IdentifierNode); ok {
+		v.names = append(v.names, id.Value)
+	}
+}
+
+// compiled is a compiled expression and what lint needs to know of it.
+type compiled struct {
+	program *vm.Program
+	fields  []fieldRef
+}
+
+// compileExpr compiles a when expression against the set's macros and
+// lists. Macros in bad are known to be broken.
+func compileExpr(src string, set *Set, bad map[string]bool) (*compiled, error) {
+	if len(src) > MaxExprBytes {
+		return nil, fmt.Errorf("expression longer than %d bytes", MaxExprBytes)
+	}
+	exp := &macroExpander{macros: set.Macros, bad: bad}
+	res := &resolver{lists: set.Lists}
+	cnt := &nodeCounter{}
+	opts := make([]expr.Option, 0, 16+len(Builtins))
+	opts = append(opts,
+		expr.Env(map[string]any{}),
+		expr.AllowUndefinedVariables(),
+		expr.AsBool(),
+		expr.MaxNodes(MaxExprNodes),
+		expr.DisableAllBuiltins(),
+	)
+	for _, b := range Builtins {
+		opts = append(opts, expr.EnableBuiltin(b))
+	}
+	opts = append(opts,
+		expr.Function("cidr_match", cidrMatch),
+		expr.Function("is_private_ip", isPrivateIP),
+		expr.Function("in_list", inList),
+		expr.Function("get", getFunc),
+		expr.Patch(exp),
+		expr.Patch(res),
+		expr.Patch(nilSafe{}),
+		expr.Patch(cnt),
+	)
+	program, err := expr.Compile(src, opts...)
+	if err = errors.Join(err, exp.err, res.err); err != nil {
+		return nil, err
+	}
+	if cnt.n > MaxExprNodes {
+		return nil, fmt.Errorf("expression has %d nodes after macro expansion, more than %d", cnt.n, MaxExprNodes)
+	}
+	return &compiled{program: program, fields: collectFields(program.Node())}, nil
+}
+
+// macroExpander replaces identifiers naming macros by the macro's tree,
+// expanded in turn.
+type macroExpander struct {
+	macros map[string]*Macro
+	bad    map[string]bool
+	stack  []string
+	err    error
+}
+
+func (e *macroExpander) Visit(node *ast.Node) {
+	id, ok := (*node).(*ast.IdentifierNode)
+	if !ok {
+		return
+	}
+	m, ok := e.macros[id.Value]
+	if !ok {
+		return
+	}
+	switch {
+	case e.bad[m.Name]:
+		e.err = errors.Join(e.err, fmt.Errorf("uses macro %s, which has errors", m.Name))
+		return
+	case slices.Contains(e.stack, m.Name):
+		e.err = errors.Join(e.err, fmt.Errorf("macro cycle through %s", m.Name))
+		return
+	case len(e.stack) > 32:
+		e.err = errors.Join(e.err, fmt.Errorf("macros nested more than 32 deep"))
+		return
+	}
+	tree, err := parser.Parse(m.When)
+	if err != nil {
+		e.err = errors.Join(e.err, fmt.Errorf("macro %s: %w", m.Name, err))
+		return
+	}
+	e.stack = append(e.stack, m.Name)
+	ast.Walk(&tree.Node, e)
+	e.stack = e.stack[:len(e.stack)-1]
+	ast.Patch(node, tree.Node)
+}
+
+// resolver binds in_list list names and constant CIDRs at compile time and
+// rejects the range operator.
+type resolver struct {
+	lists map[string]*List
+	err   error
+}
+
+func (r *resolver) fail(format string, args ...any) {
+	r.err = errors.Join(r.err, fmt.Errorf(format, args...))
+}
+
+func (r *resolver) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.BinaryNode:
+		if n.Operator == ".." {
+			r.fail("the range operator .. is not allowed")
+		}
+	case *ast.CallNode:
+		callee, ok := n.Callee.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		switch callee.Value {
+		default:
+			if !slices.Contains(Helpers, callee.Value) {
+				r.fail("unknown function %s", callee.Value)
+			}
+		case "in_list":
+			if len(n.Arguments) != 2 {
+				r.fail("in_list takes 2 arguments (list name, value), got %d", len(n.Arguments))
+				return
+			}
+			name, ok := n.Arguments[0].(*ast.StringNode)
+			if !ok {
+				r.fail("in_list: the list name must be a string constant")
+				return
+			}
+			l, ok := r.lists[name.Value]
+			if !ok {
+				r.fail("in_list: unknown list %q", name.Value)
+				return
+			}
+			ast.Patch(&n.Arguments[0], &ast.ConstantNode{Value: l})
+		case "cidr_match":
+			if len(n.Arguments) < 2 {
+				r.fail("cidr_match takes an address and at least one CIDR")
+				return
+			}
+			var set prefixSet
+			for _, a := range n.Arguments[1:] {
+				s, ok := a.(*ast.StringNode)
+				if !ok {
+					return // not constant: parsed at run time
+				}
+				p, err := parsePrefix(s.Value)
+				if err != nil {
+					r.fail("cidr_match: %v", err)
+					return
+				}
+				set = append(set, p)
+			}
+			c := &ast.ConstantNode{Value: set}
+			c.SetLocation(n.Arguments[1].Location())
+			n.Arguments = []ast.Node{n.Arguments[0], c}
+		}
+	}
+}
+
+// nilSafe makes every member access optional (a?.b) and wraps each access
+// chain in a chain node, so that a missing level yields nil, not an error.
+type nilSafe struct{}
+
+func (nilSafe) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok || m.Method {
+		return
+	}
+	m.Optional = true
+	if c, ok := m.Node.(*ast.ChainNode); ok {
+		m.Node = c.Node
+	}
+	ast.Patch(node, &ast.ChainNode{Node: m})
+}
+
+// nodeCounter counts the nodes of the final tree.
+type nodeCounter struct{ n int }
+
+func (c *nodeCounter) Visit(*ast.Node) { c.n++ }
+
+// vms reuses expr virtual machines across evaluations.
+var vms = sync.Pool{New: func() any { return new(vm.VM) }}
+
+// Eval evaluates the rule's when expression on an event's fields. Errors
+// (a wrong type, a panic in a helper) are returned, never raised.
+func (r *Rule) Eval(fields map[string]any) (ok bool, err error) {
+	if r.program == nil {
+		return false, fmt.Errorf("rule %s is not compiled", r.ID)
+	}
+	m := vms.Get().(*vm.VM)
+	defer func() {
+		if p := recover(); p != nil {
+			ok, err = false, fmt.Errorf("rule %s: panic: %v", r.ID, p)
+			return // a VM that panicked is not reused
+		}
+		vms.Put(m)
+	}()
+	out, err := m.Run(r.program, fields)
+	if err != nil {
+		return false, fmt.Errorf("rule %s: %w", r.ID, err)
+	}
+	b, isBool := out.(bool)
+	if !isBool {
+		return false, fmt.Errorf("rule %s: when returned %T, not bool", r.ID, out)
+	}
+	return b, nil
+}
+
+// prefixSet is a parsed list of CIDRs.
+type prefixSet []netip.Prefix
+
+func (s prefixSet) contains(a netip.Addr) bool {
+	for _, p := range s {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parsePrefix parses a CIDR, or a single address as a one-address prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
