@@ -1,0 +1,49 @@
+// Package auditd decodes raw Linux audit logs, the lines auditd writes to
+// /var/log/audit/audit.log (and that log shippers such as the CloudWatch
+// agent forward unchanged), into vigil Events.
+//
+// A line is one record:
+//
+//	[node=NAME ]type=TYPE msg=audit(SECONDS.MILLIS:SERIAL): key=value ...
+//
+// The records of one audit event share (node, timestamp, serial) and are
+// coalesced into a single Event: SYSCALL with its EXECVE, CWD, PATH,
+// PROCTITLE, SOCKADDR… records. Records of different events may be
+// interleaved and out of order. An event is complete when its EOE record
+// arrives; user-space record types that are always alone (USER_*, CRED_*,
+// ADD_USER, SERVICE_START, DAEMON_*, … see singleRecord) are emitted at
+// once; any other event is emitted when it falls out of the reorder window
+// (Config.ReorderWindow serials or Config.MaxAge of audit time behind the
+// newest record), when more than Config.MaxOpen events are open (oldest
+// first), or at the end of the stream. A record arriving after its event was
+// emitted is reported as malformed rather than becoming a second event with
+// the same ID.
+//
+// Values are decoded as the kernel encodes them: "quoted", or hex when the
+// string holds a space, quote or control character. Hex is decoded only for
+// the untrusted-string keys (comm, exe, cwd, name, proctitle, key, acct,
+// cmd, EXECVE arguments, …), never for numbers such as pid, uid, arch or the
+// SYSCALL a0..a3 pointers. "(null)" means absent. The single-quoted msg='…'
+// of user-space records is parsed into the record's own pairs.
+//
+// Event.Fields holds the pairs of the primary record (SYSCALL if present,
+// else the first record) at the top level, plus:
+//
+//	type      primary record type ("SYSCALL", "USER_LOGIN", …)
+//	types     all record types, in input order (EOE excluded)
+//	records   record type → list of every record's pairs
+//	syscall   the syscall name for arch x86_64 and aarch64, else its number
+//	key       the rule key; keys lists all keys when several are joined by 0x01
+//	argv      EXECVE arguments (chunked aN[i] arguments joined)
+//	cmdline   argv joined by spaces, else the proctitle
+//	proctitle PROCTITLE, NUL separators as spaces
+//	cwd       from CWD
+//	paths     the name of every PATH record
+//	sockaddr  the first decoded SOCKADDR: saddr_fam, laddr, lport or path
+//	node      the node= prefix, when present
+//	sequence  the serial, as an int
+//
+// Event.ID is StableID("auditd", node, "SECONDS.MILLIS:SERIAL"), Event.Time
+// the audit timestamp, Event.Raw the event's lines joined by "\n" in input
+// order. See normalize for the Normalized fields.
+package auditd

@@ -1,0 +1,287 @@
+package auditd
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// record is one parsed audit.log line.
+type record struct {
+	typ    string // record type name, e.g. "SYSCALL"
+	node   string // node= prefix, "" when absent
+	stamp  string // "seconds.millis" as logged
+	sec    int64
+	nsec   int64
+	serial uint64
+	fields map[string]any // decoded key=value pairs (values are strings)
+	raw    []byte         // the line, copied
+}
+
+// Errors reported for malformed lines.
+var (
+	errNoType   = errors.New("no type= field")
+	errNoAudit  = errors.New("no msg=audit(timestamp:serial) header")
+	errBadStamp = errors.New("malformed audit(timestamp:serial) header")
+)
+
+// numericTypes names the record types that kernel console output
+// ("audit: type=1300 audit(...)") gives as numbers.
+var numericTypes = map[string]string{
+	"1006": "LOGIN", "1100": "USER_AUTH", "1101": "USER_ACCT", "1103": "CRED_ACQ",
+	"1104": "CRED_DISP", "1105": "USER_START", "1106": "USER_END", "1112": "USER_LOGIN",
+	"1123": "USER_CMD", "1300": "SYSCALL", "1302": "PATH", "1305": "CONFIG_CHANGE",
+	"1306": "SOCKADDR", "1307": "CWD", "1309": "EXECVE", "1320": "EOE",
+	"1326": "SECCOMP", "1327": "PROCTITLE", "1400": "AVC",
+}
+
+// parseLine parses one raw audit.log line:
+//
+//	[syslog prefix ][node=NAME ]type=TYPE msg=audit(SEC.MS:SERIAL): key=value ...
+//
+// The "msg=" before "audit(" and the colon after it are optional, so the
+// kernel console form and the few records auditd writes without the colon
+// are accepted. The caller sets raw.
+func parseLine(line []byte) (*record, error) {
+	i := indexField(line, "type=")
+	if i < 0 {
+		return nil, errNoType
+	}
+	r := &record{node: prefixNode(line[:i])}
+	rest := line[i+len("type="):]
+	end := bytes.IndexAny(rest, " \t")
+	if end < 0 {
+		return nil, errNoAudit
+	}
+	r.typ = string(rest[:end])
+	if name, ok := numericTypes[r.typ]; ok {
+		r.typ = name
+	}
+	rest = bytes.TrimLeft(rest[end:], " \t")
+	rest, _ = bytes.CutPrefix(rest, []byte("msg="))
+	rest, ok := bytes.CutPrefix(rest, []byte("audit("))
+	if !ok {
+		return nil, errNoAudit
+	}
+	end = bytes.IndexByte(rest, ')')
+	if end < 0 {
+		return nil, errBadStamp
+	}
+	if err := r.parseStamp(rest[:end]); err != nil {
+		return nil, err
+	}
+	body := rest[end+1:]
+	body, _ = bytes.CutPrefix(body, []byte(":"))
+	r.fields = make(map[string]any, 24)
+	parsePairs(body, r.fields, r.typ == "EXECVE")
+	return r, nil
+}
+
+// indexField returns the index of name in line where it starts the line or
+// follows a blank, or -1.
+func indexField(line []byte, name string) int {
+	off := 0
+	for {
+		i := bytes.Index(line[off:], []byte(name))
+		if i < 0 {
+			return -1
+		}
+		i += off
+		if i == 0 || line[i-1] == ' ' || line[i-1] == '\t' {
+			return i
+		}
+		off = i + 1
+	}
+}
+
+// prefixNode returns the value of the last node= word before type=.
+func prefixNode(prefix []byte) string {
+	node := ""
+	for _, w := range bytes.Fields(prefix) {
+		if v, ok := bytes.CutPrefix(w, []byte("node=")); ok {
+			node = string(v)
+		}
+	}
+	return node
+}
+
+// maxSeconds bounds audit timestamps so that nanosecond arithmetic cannot
+// overflow (about the year 2255).
+const maxSeconds = 9e9
+
+// parseStamp parses "SEC.FRAC:SERIAL".
+func (r *record) parseStamp(b []byte) error {
+	ts, serial, ok := bytes.Cut(b, []byte(":"))
+	if !ok {
+		return errBadStamp
+	}
+	secText, frac, _ := bytes.Cut(ts, []byte("."))
+	sec, err := strconv.ParseInt(string(secText), 10, 64)
+	if err != nil || sec < 0 || sec > maxSeconds || !allDigits(frac) || len(frac) > 9 {
+		return errBadStamp
+	}
+	n, err := strconv.ParseInt(string(serial), 10, 64)
+	if err != nil || n < 0 {
+		return errBadStamp
+	}
+	var nsec int64
+	for i := range 9 {
+		nsec *= 10
+		if i < len(frac) {
+			nsec += int64(frac[i] - '0')
+		}
+	}
+	r.stamp, r.sec, r.nsec, r.serial = string(ts), sec, nsec, uint64(n)
+	return nil
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isSep reports whether c separates key=value pairs. 0x1d (group separator)
+// starts the names auditd appends in its ENRICHED log format.
+func isSep(c byte) bool { return c == ' ' || c == '\t' || c == 0x1d }
+
+// parsePairs adds the key=value pairs of body to dst. Words without "=" are
+// skipped ("user", "avc:  denied  { read } for"). Values may be "double
+// quoted", hex encoded (decoded for untrusted-string keys only, see
+// decodeValue), {braced} or bare. A single-quoted msg='...' value (user-space
+// records) is parsed as nested pairs into dst. "(null)" values are dropped.
+func parsePairs(body []byte, dst map[string]any, execve bool) {
+	for i := 0; i < len(body); {
+		for i < len(body) && isSep(body[i]) {
+			i++
+		}
+		start := i
+		for i < len(body) && !isSep(body[i]) && body[i] != '=' {
+			i++
+		}
+		if i >= len(body) || body[i] != '=' {
+			continue // a bare word
+		}
+		key := bytes.TrimLeft(body[start:i], "(")
+		i++ // '='
+		var val []byte
+		quoted := false
+		switch {
+		case i < len(body) && (body[i] == '"' || body[i] == '\''):
+			q := body[i]
+			end := bytes.IndexByte(body[i+1:], q)
+			if end < 0 {
+				val, i = body[i+1:], len(body)
+			} else {
+				val, i = body[i+1:i+1+end], i+2+end
+			}
+			if q == '\'' && string(key) == "msg" {
+				parsePairs(val, dst, false)
+				continue
+			}
+			quoted = true
+		case i < len(body) && body[i] == '{':
+			end := bytes.IndexByte(body[i:], '}')
+			if end < 0 {
+				val, i = body[i:], len(body)
+			} else {
+				val, i = body[i:i+end+1], i+end+1
+			}
+			quoted = true
+		default:
+			s := i
+			for i < len(body) && !isSep(body[i]) {
+				i++
+			}
+			val = trimBare(body[s:i])
+		}
+		if len(key) == 0 {
+			continue
+		}
+		k := string(key)
+		if !quoted && string(val) == "(null)" {
+			delete(dst, k)
+			continue
+		}
+		dst[k] = decodeValue(k, val, quoted, execve)
+	}
+}
+
+// trimBare drops the punctuation that old user-space records put around
+// bare values: "res=success)" and "hostname=?,".
+func trimBare(v []byte) []byte {
+	v = bytes.TrimSuffix(v, []byte(","))
+	if bytes.HasSuffix(v, []byte(")")) && bytes.IndexByte(v, '(') < 0 {
+		v = v[:len(v)-1]
+	}
+	return v
+}
+
+// untrusted lists the keys whose values the kernel and auditd log as
+// untrusted strings: "quoted" when printable, otherwise hex encoded. Only
+// these (and EXECVE arguments) are hex-decoded; numeric and pointer fields
+// (pid, uid, arch, a0-a3 of SYSCALL, saddr) never are.
+var untrusted = map[string]bool{
+	"acct": true, "cgroup": true, "cmd": true, "comm": true, "cwd": true,
+	"data": true, "device": true, "dir": true, "exe": true, "file": true,
+	"grp": true, "key": true, "name": true, "new-chardev": true, "new-disk": true,
+	"new-fs": true, "new-net": true, "new_group": true, "ocomm": true,
+	"old-chardev": true, "old-disk": true, "old-fs": true, "old-net": true,
+	"path": true, "proctitle": true, "root_dir": true, "sw": true, "vm": true,
+	"watch": true,
+}
+
+// decodeValue returns the string value of key: quoted values as they are,
+// bare hex of an untrusted-string key decoded. A stray closing quote after
+// hex (key=6578...74" from some kernels) is tolerated.
+func decodeValue(key string, val []byte, quoted, execve bool) string {
+	if quoted || !(untrusted[key] || execve && isExecArg(key)) {
+		return string(val)
+	}
+	h := bytes.TrimSuffix(val, []byte(`"`))
+	if len(h) == 0 || len(h)%2 != 0 {
+		return string(val)
+	}
+	out := make([]byte, len(h)/2)
+	if _, err := hex.Decode(out, h); err != nil {
+		return string(val)
+	}
+	if key == "proctitle" {
+		return nulsToSpaces(out)
+	}
+	return string(out)
+}
+
+// isExecArg reports whether key names an EXECVE argument or argument chunk:
+// a0, a12, a3[0].
+func isExecArg(key string) bool {
+	if len(key) < 2 || key[0] != 'a' {
+		return false
+	}
+	num, chunk, split := strings.Cut(key[1:], "[")
+	if !allDigits([]byte(num)) || num == "" {
+		return false
+	}
+	if !split {
+		return true
+	}
+	idx, ok := strings.CutSuffix(chunk, "]")
+	return ok && idx != "" && allDigits([]byte(idx))
+}
+
+// nulsToSpaces turns the NUL separators of a decoded proctitle into spaces,
+// dropping trailing ones.
+func nulsToSpaces(b []byte) string {
+	b = bytes.TrimRight(b, "\x00")
+	for i, c := range b {
+		if c == 0 {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
