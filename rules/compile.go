@@ -304,6 +304,10 @@ func (c *nodeCounter) Visit(*ast.Node) { c.n++ }
 // vms reuses expr virtual machines across evaluations.
 var vms = sync.Pool{New: func() any { return new(vm.VM) }}
 
+// Compiled reports whether the rule's expression was compiled, which is
+// the case for every rule of a Set returned by Load.
+func (r *Rule) Compiled() bool { return r.program != nil }
+
 // Eval evaluates the rule's when expression on an event's fields. Errors
 // (a wrong type, a panic in a helper) are returned, never raised.
 func (r *Rule) Eval(fields map[string]any) (ok bool, err error) {

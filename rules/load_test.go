@@ -131,7 +131,7 @@ func TestLoadPaths(t *testing.T) {
 
 func TestLoadFS(t *testing.T) {
 	fsys := fstest.MapFS{
-		"aws/a.yml": {Data: []byte("id: a\ntitle: A\nseverity: info\nlog_types: [cloudtrail]\nwhen: in_list('l', eventName)\n")},
+		"aws/a.yml":           {Data: []byte("id: a\ntitle: A\nseverity: info\nlog_types: [cloudtrail]\nwhen: in_list('l', eventName)\n")},
 		"aws/testdata/x.json": {Data: []byte("{}")},
 		"lists/l.yaml":        {Data: []byte("list: l\nfile: ../lists/l.txt\n")},
 		"lists/l.txt":         {Data: []byte("A\nB\n")},

@@ -1,0 +1,76 @@
+package detect
+
+import (
+	"slices"
+	"time"
+
+	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/rules"
+)
+
+// Alert is what a rule match produces: one per match, or one per
+// suppression period and key when the rule suppresses.
+type Alert struct {
+	// AlertID is ingest.StableID(rule id, group key, first event's ID).
+	AlertID  string `json:"alert_id"`
+	RuleID   string `json:"rule_id"`
+	Title    string `json:"title"`
+	Severity string `json:"severity"`
+	// Summary is the rule's summary rendered from the first event.
+	Summary string `json:"summary"`
+	// GroupKey is "path=value" for each group_by path, joined by commas.
+	GroupKey  string    `json:"group_key"`
+	FirstTime time.Time `json:"first_time"`
+	LastTime  time.Time `json:"last_time"`
+	// Count is the number of matching events.
+	Count int `json:"count"`
+	// EventIDs are the IDs of the first matching events, at most
+	// Config.MaxEventIDs of them.
+	EventIDs    []string `json:"event_ids"`
+	Tags        []string `json:"tags"`
+	LogType     string   `json:"log_type"`
+	RuleVersion int      `json:"rule_version"`
+}
+
+// newAlert opens an alert for a match of r on ev.
+func newAlert(r *rules.Rule, ev *ingest.Event) *Alert {
+	group := r.GroupKey(ev.Fields)
+	t := ev.Time.UTC()
+	return &Alert{
+		AlertID:     ingest.StableID(r.ID, group, ev.ID),
+		RuleID:      r.ID,
+		Title:       r.Title,
+		Severity:    r.Severity,
+		Summary:     r.RenderSummary(ev.Fields),
+		GroupKey:    group,
+		FirstTime:   t,
+		LastTime:    t,
+		Count:       1,
+		EventIDs:    []string{ev.ID},
+		Tags:        r.Tags,
+		LogType:     ev.Type,
+		RuleVersion: r.Version,
+	}
+}
+
+// add folds a further matching event into the alert.
+func (a *Alert) add(ev *ingest.Event, maxIDs int) {
+	t := ev.Time.UTC()
+	a.Count++
+	if t.Before(a.FirstTime) {
+		a.FirstTime = t
+	}
+	if t.After(a.LastTime) {
+		a.LastTime = t
+	}
+	if len(a.EventIDs) < maxIDs {
+		a.EventIDs = append(a.EventIDs, ev.ID)
+	}
+}
+
+// clone returns a copy that later updates of a do not change.
+func (a *Alert) clone() *Alert {
+	c := *a
+	c.EventIDs = slices.Clone(a.EventIDs)
+	return &c
+}

@@ -1,0 +1,318 @@
+package detect
+
+import (
+	"cmp"
+	"container/heap"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/rules"
+)
+
+// Config configures a Matcher. The zero value is valid.
+type Config struct {
+	// MaxOpen caps the suppressed alerts open at once; when a new one
+	// would exceed it, the one due to close first is closed early (and
+	// counted in Stats.Evicted). Default 100000.
+	MaxOpen int
+	// MaxEventIDs caps Alert.EventIDs; Count keeps the true number.
+	// Default 100.
+	MaxEventIDs int
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxOpen     = 100000
+	DefaultMaxEventIDs = 100
+)
+
+func (c Config) maxOpen() int {
+	if c.MaxOpen > 0 {
+		return c.MaxOpen
+	}
+	return DefaultMaxOpen
+}
+
+func (c Config) maxEventIDs() int {
+	if c.MaxEventIDs > 0 {
+		return c.MaxEventIDs
+	}
+	return DefaultMaxEventIDs
+}
+
+// Matcher evaluates a fixed set of rules on events. It is not safe for
+// concurrent use, except Stats, which may be called at any time.
+type Matcher struct {
+	cfg    Config
+	rules  []*ruleState // enabled rules, in set order
+	types  map[string]*typeIndex
+	open   map[openKey]*openAlert
+	queue  openQueue // open alerts by deadline
+	closed []*Alert  // closed since the last Advance or Flush
+
+	events  atomic.Uint64
+	evicted atomic.Uint64
+}
+
+// ruleState is a rule and its counters.
+type ruleState struct {
+	rule    *rules.Rule
+	order   int
+	evals   atomic.Uint64
+	matches atomic.Uint64
+	errors  atomic.Uint64
+	lastErr atomic.Pointer[string]
+}
+
+// typeIndex holds the rules of one log type.
+type typeIndex struct {
+	fields   []string                           // indexed fields, in rules.IndexFields order
+	byValue  map[string]map[string][]*ruleState // field → value → rules
+	catchAll []*ruleState                       // rules without an indexable constraint
+}
+
+// openKey identifies a suppression bucket.
+type openKey struct {
+	rule string
+	key  string
+}
+
+// openAlert is an alert within its suppression period.
+type openAlert struct {
+	alert    *Alert
+	key      openKey
+	deadline time.Time
+	index    int // in the queue
+}
+
+// New returns a matcher of the enabled rules among rs; disabled rules are
+// left out. Every rule must come from a successful rules.Load.
+func New(rs []*rules.Rule, c Config) (*Matcher, error) {
+	m := &Matcher{cfg: c, types: map[string]*typeIndex{}, open: map[openKey]*openAlert{}}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if !r.Enabled {
+			continue
+		}
+		if seen[r.ID] {
+			return nil, fmt.Errorf("detect: rule %s given twice", r.ID)
+		}
+		seen[r.ID] = true
+		if !r.Compiled() {
+			return nil, fmt.Errorf("detect: rule %s is not compiled", r.ID)
+		}
+		st := &ruleState{rule: r, order: len(m.rules)}
+		m.rules = append(m.rules, st)
+		con, indexed := r.Constraint()
+		for _, t := range r.LogTypes {
+			ti := m.types[t]
+			if ti == nil {
+				ti = &typeIndex{byValue: map[string]map[string][]*ruleState{}}
+				m.types[t] = ti
+			}
+			if !indexed {
+				ti.catchAll = append(ti.catchAll, st)
+				continue
+			}
+			byVal := ti.byValue[con.Field]
+			if byVal == nil {
+				byVal = map[string][]*ruleState{}
+				ti.byValue[con.Field] = byVal
+			}
+			for _, v := range con.Values {
+				byVal[v] = append(byVal[v], st)
+			}
+		}
+	}
+	for _, ti := range m.types {
+		for _, f := range rules.IndexFields {
+			if _, ok := ti.byValue[f]; ok {
+				ti.fields = append(ti.fields, f)
+			}
+		}
+	}
+	return m, nil
+}
+
+// Match evaluates the rules that can match ev and returns the alerts this
+// event opened, each with count 1 (copies: later updates do not show in
+// them), in rule order. A match that falls into an open suppression period
+// updates that alert instead and returns nothing; a match after the period
+// closes the old alert (returned by the next Advance or Flush) and opens a
+// new one.
+func (m *Matcher) Match(ev *ingest.Event) []*Alert {
+	m.events.Add(1)
+	ti := m.types[ev.Type]
+	if ti == nil {
+		return nil
+	}
+	var hits []*ruleState
+	for _, f := range ti.fields {
+		v, ok := ev.Fields[f].(string)
+		if !ok {
+			continue
+		}
+		for _, st := range ti.byValue[f][v] {
+			if m.eval(st, ev) {
+				hits = append(hits, st)
+			}
+		}
+	}
+	for _, st := range ti.catchAll {
+		if m.eval(st, ev) {
+			hits = append(hits, st)
+		}
+	}
+	if len(hits) == 0 {
+		return nil
+	}
+	slices.SortFunc(hits, func(a, b *ruleState) int { return cmp.Compare(a.order, b.order) })
+	var out []*Alert
+	for _, st := range hits {
+		if a := m.fire(st.rule, ev); a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// eval evaluates one rule, counting the outcome.
+func (m *Matcher) eval(st *ruleState, ev *ingest.Event) bool {
+	st.evals.Add(1)
+	ok, err := st.rule.Eval(ev.Fields)
+	if err != nil {
+		st.errors.Add(1)
+		msg := err.Error()
+		st.lastErr.Store(&msg)
+		return false
+	}
+	if ok {
+		st.matches.Add(1)
+	}
+	return ok
+}
+
+// fire turns a match into a new alert, or folds it into an open one.
+func (m *Matcher) fire(r *rules.Rule, ev *ingest.Event) *Alert {
+	if r.Suppress == nil {
+		a := newAlert(r, ev)
+		m.closed = append(m.closed, a)
+		return a.clone()
+	}
+	k := openKey{rule: r.ID, key: r.SuppressKey(ev.Fields)}
+	if o := m.open[k]; o != nil {
+		if ev.Time.Before(o.deadline) {
+			o.alert.add(ev, m.cfg.maxEventIDs())
+			return nil
+		}
+		m.close(o)
+	}
+	if len(m.open) >= m.cfg.maxOpen() {
+		m.close(m.queue[0])
+		m.evicted.Add(1)
+	}
+	a := newAlert(r, ev)
+	o := &openAlert{alert: a, key: k, deadline: a.FirstTime.Add(r.Suppress.For)}
+	m.open[k] = o
+	heap.Push(&m.queue, o)
+	return a.clone()
+}
+
+// close ends an open alert's period.
+func (m *Matcher) close(o *openAlert) {
+	heap.Remove(&m.queue, o.index)
+	delete(m.open, o.key)
+	m.closed = append(m.closed, o.alert)
+}
+
+// Advance tells the matcher that event time has reached t: it closes the
+// suppressed alerts whose period ended at or before t, and returns them
+// with every other alert closed since the last call (unsuppressed alerts
+// close as soon as they open), in their final state.
+func (m *Matcher) Advance(t time.Time) []*Alert {
+	for len(m.queue) > 0 && !m.queue[0].deadline.After(t) {
+		m.close(m.queue[0])
+	}
+	return m.drain()
+}
+
+// Flush closes every open alert and returns all alerts closed since the
+// last Advance or Flush, in their final state.
+func (m *Matcher) Flush() []*Alert {
+	for len(m.queue) > 0 {
+		m.close(m.queue[0])
+	}
+	return m.drain()
+}
+
+func (m *Matcher) drain() []*Alert {
+	out := m.closed
+	m.closed = nil
+	return out
+}
+
+// Open returns the number of suppressed alerts currently open.
+func (m *Matcher) Open() int { return len(m.open) }
+
+// RuleStats are the counters of one rule.
+type RuleStats struct {
+	ID      string
+	Evals   uint64 // evaluations
+	Matches uint64 // evaluations that returned true
+	Errors  uint64 // evaluations that failed
+	// LastError is the message of the latest failed evaluation.
+	LastError string
+}
+
+// Stats are a matcher's counters.
+type Stats struct {
+	Events  uint64 // events given to Match
+	Evicted uint64 // alerts closed early because MaxOpen was reached
+	Rules   []RuleStats
+}
+
+// Stats returns the matcher's counters, rules in set order.
+func (m *Matcher) Stats() Stats {
+	s := Stats{Events: m.events.Load(), Evicted: m.evicted.Load(), Rules: make([]RuleStats, len(m.rules))}
+	for i, st := range m.rules {
+		rs := RuleStats{ID: st.rule.ID, Evals: st.evals.Load(), Matches: st.matches.Load(), Errors: st.errors.Load()}
+		if p := st.lastErr.Load(); p != nil {
+			rs.LastError = *p
+		}
+		s.Rules[i] = rs
+	}
+	return s
+}
+
+// openQueue is a min-heap of open alerts by deadline.
+type openQueue []*openAlert
+
+func (q openQueue) Len() int { return len(q) }
+func (q openQueue) Less(i, j int) bool {
+	if !q[i].deadline.Equal(q[j].deadline) {
+		return q[i].deadline.Before(q[j].deadline)
+	}
+	return q[i].alert.AlertID < q[j].alert.AlertID
+}
+func (q openQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index = i
+	q[j].index = j
+}
+
+func (q *openQueue) Push(x any) {
+	o := x.(*openAlert)
+	o.index = len(*q)
+	*q = append(*q, o)
+}
+
+func (q *openQueue) Pop() any {
+	old := *q
+	o := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return o
+}
