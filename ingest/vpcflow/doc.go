@@ -11,7 +11,9 @@
 // Config.Format, else the version 2 default format (DefaultFormat). Every
 // field documented for versions 2 to 8 is known; other field-name-shaped
 // names are accepted as text fields so that formats with fields newer than
-// this package still decode.
+// this package still decode. A header line is a line of distinct
+// field-name-shaped words (lower case, digits, inner hyphens) more than half
+// of which are known field names; record values never look like that.
 //
 // # Fields
 //
@@ -31,7 +33,7 @@
 //
 // # Tolerance
 //
-// Fields may be separated by any run of spaces or tabs. A token that starts
+// Fields may be separated by any run of ASCII white space. A token that starts
 // with '#' begins a comment that runs to the end of the line; lines that are
 // blank or only a comment are skipped. A CRLF line ending is accepted, and a
 // UTF-8 byte order mark before the first line is ignored. Control characters
