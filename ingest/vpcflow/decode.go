@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -204,13 +203,24 @@ func (f *format) event(toks []string) (*ingest.Event, error) {
 	n.DstIP = normIP(str[roleDstaddr])
 	n.SrcPort = num[roleSrcport]
 	n.DstPort = num[roleDstport]
-	switch {
-	case n.DstIP != "" && has[roleDstport]:
-		n.Target = net.JoinHostPort(n.DstIP, strconv.Itoa(n.DstPort))
-	default:
-		n.Target = n.DstIP
+	n.Target = n.DstIP
+	if n.DstIP != "" && has[roleDstport] {
+		n.Target = hostPort(n.DstIP, n.DstPort)
 	}
 	return ev, nil
+}
+
+// hostPort is net.JoinHostPort with an int port, in one allocation.
+func hostPort(host string, port int) string {
+	var buf [64]byte
+	b := buf[:0]
+	if strings.IndexByte(host, ':') >= 0 {
+		b = append(append(append(b, '['), host...), ']')
+	} else {
+		b = append(b, host...)
+	}
+	b = strconv.AppendInt(append(b, ':'), int64(port), 10)
+	return string(b)
 }
 
 // protocolName names the common IANA protocol numbers and writes others as
