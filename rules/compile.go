@@ -18,14 +18,14 @@ import (
 // Builtins are the expr builtin functions rules may call. All others are
 // disabled: those that allocate without bound (repeat, and ranges through
 // the .. operator, which is rejected), read the clock (now, date), or are
-// not needed to test one event (sort, groupBy, reduce, JSON and base64
+// not needed to test one event (sort, groupBy, reduce, fromJSON, base64
 // codecs, ...).
 var Builtins = []string{
 	"all", "none", "any", "one", "filter", "map", "find", "count",
 	"len", "type", "abs", "int", "float", "string",
 	"trim", "trimPrefix", "trimSuffix", "upper", "lower", "split", "join",
 	"indexOf", "lastIndexOf", "hasPrefix", "hasSuffix",
-	"max", "min", "first", "last", "keys", "values",
+	"max", "min", "first", "last", "keys", "values", "concat", "toJSON",
 }
 
 // Helpers are the functions vigil adds to expr's builtins.
@@ -83,7 +83,7 @@ func (l *loader) exprError(at Pos, what string, err error) {
 		l.d.errorf(at, "%s: when: %s (expression line %d, column %d)", what, fe.Message, fe.Line, fe.Column+1)
 		return
 	}
-	l.d.errorf(at, "%s: when: %v", what, err)
+	l.d.errorf(at, "%s: when: %s", what, strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 // macroCycle returns the cycle through name, if the macros that name uses
@@ -163,13 +163,25 @@ func compileExpr(src string, set *Set, bad map[string]bool) (*compiled, error) {
 		expr.Patch(cnt),
 	)
 	program, err := expr.Compile(src, opts...)
-	if err = errors.Join(err, exp.err, res.err); err != nil {
+	if err != nil {
 		return nil, err
+	}
+	if errs := slices.DeleteFunc([]error{exp.err, res.err}, func(e error) bool { return e == nil }); len(errs) > 0 {
+		return nil, joinErrors(errs)
 	}
 	if cnt.n > MaxExprNodes {
 		return nil, fmt.Errorf("expression has %d nodes after macro expansion, more than %d", cnt.n, MaxExprNodes)
 	}
 	return &compiled{program: program, fields: collectFields(program.Node())}, nil
+}
+
+// joinErrors joins errors on one line, separated by "; ".
+func joinErrors(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = strings.ReplaceAll(e.Error(), "\n", "; ")
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // macroExpander replaces identifiers naming macros by the macro's tree,

@@ -40,7 +40,7 @@ func (v *fieldVisitor) Visit(node *ast.Node) {
 		v.lets[n.Name] = true
 	case *ast.CallNode:
 		// the callee is a function, not a field: drop it if it was recorded
-		if id, ok := n.Callee.(*ast.IdentifierNode); ok && !v.seen["\x00"+id.Value] {
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
 			v.refs = slices.DeleteFunc(v.refs, func(f fieldRef) bool {
 				return len(f.path) == 1 && f.path[0] == id.Value
 			})
