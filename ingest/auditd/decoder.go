@@ -136,7 +136,6 @@ func (d *Decoder) Decode(ctx context.Context, r io.Reader, src string, h ingest.
 			h.Report(&ingest.DecodeError{Source: src, Line: num, Offset: off, Err: err})
 			continue
 		}
-		rec.raw = bytes.Clone(line)
 		done, err = asm.add(rec, done)
 		if err != nil {
 			h.Report(&ingest.DecodeError{Source: src, Line: num, Offset: off, Err: err})

@@ -264,6 +264,20 @@ func TestDecode(t *testing.T) {
 			"syscall": "ptrace", "key": "ptrace", "keys": []any{"ptrace", "t1055", "test"}, "AUID": "alice", "SYSCALL": "ptrace",
 		}, norm: &ingest.Normalized{Actor: "auid=1000(alice)", Action: "ptrace", Target: "/usr/bin/gdb", Outcome: "success"}}},
 	}, {
+		name: "quirks: key= prefix, (null) glued to the next pair, nameless PATH",
+		input: lines(
+			syscallLine("1600000000.001", "10", "87", ` key="key=cleanup"`),
+			`type=PATH msg=audit(1600000000.001:10): item=0 name="/tmp/" nametype=PARENT`,
+			`type=PATH msg=audit(1600000000.001:10): item=1 name=(null) nametype=DELETE`,
+			`type=PATH msg=audit(1600000000.001:10): item=2 name="/tmp/f" nametype=DELETE`,
+			syscallLine("1600000000.002", "11", "87", ` key=(null)ARCH=x86_64 SYSCALL=unlink`),
+		),
+		want: []want{
+			{seq: 10, fields: map[string]any{"syscall": "unlink", "key": "cleanup", "paths": []any{"/tmp/", "", "/tmp/f"}},
+				norm: &ingest.Normalized{Actor: "auid=1000", Action: "unlink", Target: "/tmp/f", Outcome: "success"}},
+			{seq: 11, fields: map[string]any{"key": nil, "ARCH": "x86_64", "SYSCALL": "unlink"}},
+		},
+	}, {
 		name: "unknown arch keeps the syscall number",
 		input: lines(
 			`type=SECCOMP msg=audit(1433785727.186:10262): auid=20003 uid=22 gid=22 ses=21 pid=11217 comm="sshd" exe="/usr/sbin/sshd" sig=31 arch=40000003 syscall=132 compat=0 ip=0xb7670aac code=0x0`,

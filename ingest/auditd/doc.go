@@ -33,12 +33,14 @@
 //	types     all record types, in input order (EOE excluded)
 //	records   record type → list of every record's pairs
 //	syscall   the syscall name for arch x86_64 and aarch64, else its number
-//	key       the rule key; keys lists all keys when several are joined by 0x01
+//	key       the rule key (a stray "key=" prefix of old auditctl removed);
+//	          keys lists all keys when several are joined by 0x01
 //	argv      EXECVE arguments (chunked aN[i] arguments joined)
 //	cmdline   argv joined by spaces, else the proctitle
 //	proctitle PROCTITLE, NUL separators as spaces
 //	cwd       from CWD
-//	paths     the name of every PATH record
+//	paths     the name of every PATH record, "" for one without a name, so
+//	          paths[i] belongs to records.PATH[i]
 //	sockaddr  the first decoded SOCKADDR: saddr_fam, laddr, lport or path
 //	node      the node= prefix, when present
 //	sequence  the serial, as an int

@@ -41,12 +41,16 @@ func build(p *pending, src string) *ingest.Event {
 	var primary *record
 	types := make([]any, 0, len(p.records))
 	records := make(map[string]any, len(p.records))
-	var raw bytes.Buffer
+	size := len(p.records) - 1
+	for _, r := range p.records {
+		size += len(r.raw)
+	}
+	raw := make([]byte, 0, size)
 	for i, r := range p.records {
 		if i > 0 {
-			raw.WriteByte('\n')
+			raw = append(raw, '\n')
 		}
-		raw.Write(r.raw)
+		raw = append(raw, r.raw...)
 		if r.typ == "EOE" {
 			continue
 		}
@@ -75,6 +79,10 @@ func build(p *pending, src string) *ingest.Event {
 			f["syscall"] = name
 		}
 	}
+	if key, ok := f["key"].(string); ok {
+		// Some auditctl versions stored the rule key with its "key=" prefix.
+		f["key"] = strings.TrimPrefix(key, "key=")
+	}
 	if key, ok := f["key"].(string); ok && strings.Contains(key, "\x01") {
 		keys := strings.Split(key, "\x01")
 		f["key"] = keys[0]
@@ -102,14 +110,12 @@ func build(p *pending, src string) *ingest.Event {
 	}
 	var paths []any
 	if list, ok := records["PATH"].([]any); ok {
-		for _, m := range list {
-			if name, ok := m.(map[string]any)["name"].(string); ok {
-				paths = append(paths, name)
-			}
+		paths = make([]any, len(list))
+		for i, m := range list {
+			name, _ := m.(map[string]any)["name"].(string)
+			paths[i] = name
 		}
-		if paths != nil {
-			f["paths"] = paths
-		}
+		f["paths"] = paths
 	}
 	var sa map[string]any
 	if list, ok := records["SOCKADDR"].([]any); ok {
@@ -136,7 +142,7 @@ func build(p *pending, src string) *ingest.Event {
 		Time:   time.Unix(p.sec, p.nsec).UTC(),
 		Source: src,
 		Fields: f,
-		Raw:    raw.Bytes(),
+		Raw:    raw,
 		Norm:   normalize(f, records, sa),
 	}
 }

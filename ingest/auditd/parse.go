@@ -17,7 +17,7 @@ type record struct {
 	nsec   int64
 	serial uint64
 	fields map[string]any // decoded key=value pairs (values are strings)
-	raw    []byte         // the line, copied
+	raw    string         // the line
 }
 
 // Errors reported for malformed lines.
@@ -43,38 +43,41 @@ var numericTypes = map[string]string{
 //
 // The "msg=" before "audit(" and the colon after it are optional, so the
 // kernel console form and the few records auditd writes without the colon
-// are accepted. The caller sets raw.
+// are accepted. line is copied once; the record's strings share that copy.
 func parseLine(line []byte) (*record, error) {
 	i := indexField(line, "type=")
 	if i < 0 {
 		return nil, errNoType
 	}
-	r := &record{node: prefixNode(line[:i])}
-	rest := line[i+len("type="):]
-	end := bytes.IndexAny(rest, " \t")
+	s := string(line)
+	r := &record{raw: s, node: prefixNode(s[:i])}
+	rest := s[i+len("type="):]
+	end := strings.IndexAny(rest, " \t")
+	if end == 0 {
+		return nil, errNoType
+	}
 	if end < 0 {
 		return nil, errNoAudit
 	}
-	r.typ = string(rest[:end])
+	r.typ = rest[:end]
 	if name, ok := numericTypes[r.typ]; ok {
 		r.typ = name
 	}
-	rest = bytes.TrimLeft(rest[end:], " \t")
-	rest, _ = bytes.CutPrefix(rest, []byte("msg="))
-	rest, ok := bytes.CutPrefix(rest, []byte("audit("))
+	rest = strings.TrimLeft(rest[end:], " \t")
+	rest = strings.TrimPrefix(rest, "msg=")
+	rest, ok := strings.CutPrefix(rest, "audit(")
 	if !ok {
 		return nil, errNoAudit
 	}
-	end = bytes.IndexByte(rest, ')')
+	end = strings.IndexByte(rest, ')')
 	if end < 0 {
 		return nil, errBadStamp
 	}
 	if err := r.parseStamp(rest[:end]); err != nil {
 		return nil, err
 	}
-	body := rest[end+1:]
-	body, _ = bytes.CutPrefix(body, []byte(":"))
-	r.fields = make(map[string]any, 24)
+	body := strings.TrimPrefix(rest[end+1:], ":")
+	r.fields = make(map[string]any, strings.Count(body, "="))
 	parsePairs(body, r.fields, r.typ == "EXECVE")
 	return r, nil
 }
@@ -97,11 +100,11 @@ func indexField(line []byte, name string) int {
 }
 
 // prefixNode returns the value of the last node= word before type=.
-func prefixNode(prefix []byte) string {
+func prefixNode(prefix string) string {
 	node := ""
-	for _, w := range bytes.Fields(prefix) {
-		if v, ok := bytes.CutPrefix(w, []byte("node=")); ok {
-			node = string(v)
+	for _, w := range strings.Fields(prefix) {
+		if v, ok := strings.CutPrefix(w, "node="); ok {
+			node = v
 		}
 	}
 	return node
@@ -112,17 +115,17 @@ func prefixNode(prefix []byte) string {
 const maxSeconds = 9e9
 
 // parseStamp parses "SEC.FRAC:SERIAL".
-func (r *record) parseStamp(b []byte) error {
-	ts, serial, ok := bytes.Cut(b, []byte(":"))
+func (r *record) parseStamp(b string) error {
+	ts, serial, ok := strings.Cut(b, ":")
 	if !ok {
 		return errBadStamp
 	}
-	secText, frac, _ := bytes.Cut(ts, []byte("."))
-	sec, err := strconv.ParseInt(string(secText), 10, 64)
+	secText, frac, _ := strings.Cut(ts, ".")
+	sec, err := strconv.ParseInt(secText, 10, 64)
 	if err != nil || sec < 0 || sec > maxSeconds || !allDigits(frac) || len(frac) > 9 {
 		return errBadStamp
 	}
-	n, err := strconv.ParseInt(string(serial), 10, 64)
+	n, err := strconv.ParseInt(serial, 10, 64)
 	if err != nil || n < 0 {
 		return errBadStamp
 	}
@@ -133,13 +136,13 @@ func (r *record) parseStamp(b []byte) error {
 			nsec += int64(frac[i] - '0')
 		}
 	}
-	r.stamp, r.sec, r.nsec, r.serial = string(ts), sec, nsec, uint64(n)
+	r.stamp, r.sec, r.nsec, r.serial = ts, sec, nsec, uint64(n)
 	return nil
 }
 
-func allDigits(b []byte) bool {
-	for _, c := range b {
-		if c < '0' || c > '9' {
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
 	}
@@ -155,7 +158,7 @@ func isSep(c byte) bool { return c == ' ' || c == '\t' || c == 0x1d }
 // quoted", hex encoded (decoded for untrusted-string keys only, see
 // decodeValue), {braced} or bare. A single-quoted msg='...' value (user-space
 // records) is parsed as nested pairs into dst. "(null)" values are dropped.
-func parsePairs(body []byte, dst map[string]any, execve bool) {
+func parsePairs(body string, dst map[string]any, execve bool) {
 	for i := 0; i < len(body); {
 		for i < len(body) && isSep(body[i]) {
 			i++
@@ -167,26 +170,26 @@ func parsePairs(body []byte, dst map[string]any, execve bool) {
 		if i >= len(body) || body[i] != '=' {
 			continue // a bare word
 		}
-		key := bytes.TrimLeft(body[start:i], "(")
+		key := strings.TrimLeft(body[start:i], "(")
 		i++ // '='
-		var val []byte
+		var val string
 		quoted := false
 		switch {
 		case i < len(body) && (body[i] == '"' || body[i] == '\''):
 			q := body[i]
-			end := bytes.IndexByte(body[i+1:], q)
+			end := strings.IndexByte(body[i+1:], q)
 			if end < 0 {
 				val, i = body[i+1:], len(body)
 			} else {
 				val, i = body[i+1:i+1+end], i+2+end
 			}
-			if q == '\'' && string(key) == "msg" {
+			if q == '\'' && key == "msg" {
 				parsePairs(val, dst, false)
 				continue
 			}
 			quoted = true
 		case i < len(body) && body[i] == '{':
-			end := bytes.IndexByte(body[i:], '}')
+			end := strings.IndexByte(body[i:], '}')
 			if end < 0 {
 				val, i = body[i:], len(body)
 			} else {
@@ -199,57 +202,66 @@ func parsePairs(body []byte, dst map[string]any, execve bool) {
 				i++
 			}
 			val = trimBare(body[s:i])
+			if len(val) > len(null) && strings.HasPrefix(val, null) {
+				// "(null)" glued to the next pair: the 0x1d before the
+				// ENRICHED names was lost on the way.
+				i = s + len(null)
+				val = null
+			}
 		}
-		if len(key) == 0 {
+		if key == "" {
 			continue
 		}
-		k := string(key)
-		if !quoted && string(val) == "(null)" {
-			delete(dst, k)
+		if !quoted && val == null {
+			delete(dst, key)
 			continue
 		}
-		dst[k] = decodeValue(k, val, quoted, execve)
+		dst[key] = decodeValue(key, val, quoted, execve)
 	}
 }
 
+// null is the value the kernel logs for an absent string.
+const null = "(null)"
+
 // trimBare drops the punctuation that old user-space records put around
 // bare values: "res=success)" and "hostname=?,".
-func trimBare(v []byte) []byte {
-	v = bytes.TrimSuffix(v, []byte(","))
-	if bytes.HasSuffix(v, []byte(")")) && bytes.IndexByte(v, '(') < 0 {
+func trimBare(v string) string {
+	v = strings.TrimSuffix(v, ",")
+	if strings.HasSuffix(v, ")") && strings.IndexByte(v, '(') < 0 {
 		v = v[:len(v)-1]
 	}
 	return v
 }
 
-// untrusted lists the keys whose values the kernel and auditd log as
-// untrusted strings: "quoted" when printable, otherwise hex encoded. Only
+// untrusted reports whether key is logged as an untrusted string by the
+// kernel or auditd: "quoted" when printable, otherwise hex encoded. Only
 // these (and EXECVE arguments) are hex-decoded; numeric and pointer fields
 // (pid, uid, arch, a0-a3 of SYSCALL, saddr) never are.
-var untrusted = map[string]bool{
-	"acct": true, "cgroup": true, "cmd": true, "comm": true, "cwd": true,
-	"data": true, "device": true, "dir": true, "exe": true, "file": true,
-	"grp": true, "key": true, "name": true, "new-chardev": true, "new-disk": true,
-	"new-fs": true, "new-net": true, "new_group": true, "ocomm": true,
-	"old-chardev": true, "old-disk": true, "old-fs": true, "old-net": true,
-	"path": true, "proctitle": true, "root_dir": true, "sw": true, "vm": true,
-	"watch": true,
+func untrusted(key string) bool {
+	switch key {
+	case "acct", "cgroup", "cmd", "comm", "cwd", "data", "device", "dir", "exe",
+		"file", "grp", "key", "name", "new-chardev", "new-disk", "new-fs", "new-net",
+		"new_group", "ocomm", "old-chardev", "old-disk", "old-fs", "old-net", "path",
+		"proctitle", "root_dir", "sw", "vm", "watch":
+		return true
+	}
+	return false
 }
 
-// decodeValue returns the string value of key: quoted values as they are,
-// bare hex of an untrusted-string key decoded. A stray closing quote after
-// hex (key=6578...74" from some kernels) is tolerated.
-func decodeValue(key string, val []byte, quoted, execve bool) string {
-	if quoted || !(untrusted[key] || execve && isExecArg(key)) {
-		return string(val)
+// decodeValue returns the value of key: quoted values as they are, bare hex
+// of an untrusted-string key decoded. A stray closing quote after hex
+// (key=6578...74" from some kernels) is tolerated.
+func decodeValue(key, val string, quoted, execve bool) string {
+	if quoted || !(untrusted(key) || execve && isExecArg(key)) {
+		return val
 	}
-	h := bytes.TrimSuffix(val, []byte(`"`))
+	h := strings.TrimSuffix(val, `"`)
 	if len(h) == 0 || len(h)%2 != 0 {
-		return string(val)
+		return val
 	}
-	out := make([]byte, len(h)/2)
-	if _, err := hex.Decode(out, h); err != nil {
-		return string(val)
+	out, err := hex.DecodeString(h)
+	if err != nil {
+		return val
 	}
 	if key == "proctitle" {
 		return nulsToSpaces(out)
@@ -264,14 +276,14 @@ func isExecArg(key string) bool {
 		return false
 	}
 	num, chunk, split := strings.Cut(key[1:], "[")
-	if !allDigits([]byte(num)) || num == "" {
+	if !allDigits(num) || num == "" {
 		return false
 	}
 	if !split {
 		return true
 	}
 	idx, ok := strings.CutSuffix(chunk, "]")
-	return ok && idx != "" && allDigits([]byte(idx))
+	return ok && idx != "" && allDigits(idx)
 }
 
 // nulsToSpaces turns the NUL separators of a decoded proctitle into spaces,
