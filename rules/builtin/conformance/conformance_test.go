@@ -1,0 +1,219 @@
+// Package conformance_test replays the labelled CloudTrail test cases of an
+// upstream detection suite (panther-analysis, in the external corpus)
+// through vigil's built-in rules and compares verdicts.
+//
+// panther.yaml pairs a vigil rule with an upstream rule. For every upstream
+// case of a pair, the case's record is decoded by the CloudTrail decoder and
+// matched by the vigil rule alone; "fired" must equal the upstream expected
+// verdict, except for cases listed as deliberate disagreements. The test
+// fails when fewer than minPairs pairs are mapped, when agreement falls
+// below minAgreement, when an undocumented disagreement appears, and when a
+// documented one agrees again (the list must stay honest).
+package conformance_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/cloudtrail"
+	"github.com/vigilsec/vigil/ingest/corpus"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/rules/builtin"
+)
+
+const (
+	// minPairs is the least number of mapped rule pairs.
+	minPairs = 40
+	// minAgreement is the least share of cases, over all pairs, where the
+	// vigil verdict equals the upstream one.
+	minAgreement = 0.95
+)
+
+// pair maps one vigil rule to one upstream rule.
+type pair struct {
+	Vigil         string         `yaml:"vigil"`
+	Upstream      string         `yaml:"upstream"`
+	Disagreements []disagreement `yaml:"disagreements"`
+}
+
+// disagreement is an upstream test case where vigil deliberately differs.
+type disagreement struct {
+	Test   string `yaml:"test"`
+	Reason string `yaml:"reason"`
+}
+
+// upstreamCase is one line of tests_cloudtrail.ndjson.
+type upstreamCase struct {
+	RuleID   string          `json:"rule_id"`
+	TestName string          `json:"test_name"`
+	Expected bool            `json:"expected"`
+	Log      json.RawMessage `json:"log"`
+}
+
+func loadPairs(t *testing.T) []pair {
+	t.Helper()
+	f, err := os.Open("panther.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	var pairs []pair
+	if err := dec.Decode(&pairs); err != nil {
+		t.Fatalf("panther.yaml: %v", err)
+	}
+	seen := map[[2]string]bool{}
+	for i, p := range pairs {
+		if p.Vigil == "" || p.Upstream == "" {
+			t.Fatalf("panther.yaml: pair %d lacks vigil or upstream", i+1)
+		}
+		k := [2]string{p.Vigil, p.Upstream}
+		if seen[k] {
+			t.Fatalf("panther.yaml: pair %s / %s listed twice", p.Vigil, p.Upstream)
+		}
+		seen[k] = true
+		for _, d := range p.Disagreements {
+			if d.Test == "" || strings.TrimSpace(d.Reason) == "" {
+				t.Fatalf("panther.yaml: %s: a disagreement needs a test name and a reason", p.Upstream)
+			}
+		}
+	}
+	return pairs
+}
+
+func loadCases(t *testing.T) map[string][]upstreamCase {
+	t.Helper()
+	f, err := os.Open(corpus.Path(t, "panther-analysis", "tests_cloudtrail.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cases := map[string][]upstreamCase{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for line := 1; sc.Scan(); line++ {
+		var c upstreamCase
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatalf("tests_cloudtrail.ndjson:%d: %v", line, err)
+		}
+		cases[c.RuleID] = append(cases[c.RuleID], c)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return cases
+}
+
+// verdict decodes record as one CloudTrail line and reports whether rule
+// fired on any event it yields. detail describes decode problems.
+func verdict(dec *cloudtrail.Decoder, rule *rules.Rule, record []byte) (fired bool, detail string, err error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, record); err != nil {
+		return false, "", fmt.Errorf("compact record: %w", err)
+	}
+	buf.WriteByte('\n')
+	m, err := detect.New([]*rules.Rule{rule}, detect.Config{})
+	if err != nil {
+		return false, "", err
+	}
+	var bad []string
+	h := ingest.Handler{
+		Event: func(ev *ingest.Event) error {
+			if len(m.Match(ev)) > 0 {
+				fired = true
+			}
+			return nil
+		},
+		Bad: func(e *ingest.DecodeError) { bad = append(bad, e.Error()) },
+	}
+	if err := dec.Decode(context.Background(), &buf, "file://conformance", h); err != nil {
+		return false, "", err
+	}
+	if st := m.Stats(); len(st.Rules) > 0 && st.Rules[0].Errors > 0 {
+		bad = append(bad, "evaluation error: "+st.Rules[0].LastError)
+	}
+	return fired, strings.Join(bad, "; "), nil
+}
+
+func TestPantherCloudTrail(t *testing.T) {
+	cases := loadCases(t)
+	pairs := loadPairs(t)
+	set, err := rules.Load(builtin.FS)
+	if err != nil {
+		t.Fatalf("loading the built-in pack: %v", err)
+	}
+	dec, err := cloudtrail.New(cloudtrail.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var total, agree int
+	upstreamRules := map[string]bool{}
+	for _, p := range pairs {
+		t.Run(p.Vigil+"~"+p.Upstream, func(t *testing.T) {
+			rule := set.Rule(p.Vigil)
+			if rule == nil {
+				t.Fatalf("vigil rule %s is not in the built-in pack", p.Vigil)
+			}
+			if !slices.Contains(rule.LogTypes, ingest.TypeCloudTrail) {
+				t.Fatalf("vigil rule %s does not read cloudtrail", p.Vigil)
+			}
+			cs := cases[p.Upstream]
+			if len(cs) == 0 {
+				t.Fatalf("upstream rule %s has no cases in the corpus", p.Upstream)
+			}
+			upstreamRules[p.Upstream] = true
+			documented := map[string]string{}
+			for _, d := range p.Disagreements {
+				documented[d.Test] = d.Reason
+			}
+			for _, c := range cs {
+				fired, detail, err := verdict(dec, rule, c.Log)
+				if err != nil {
+					t.Fatalf("%s: %v", c.TestName, err)
+				}
+				total++
+				_, isDocumented := documented[c.TestName]
+				delete(documented, c.TestName)
+				switch {
+				case fired == c.Expected && isDocumented:
+					agree++
+					t.Errorf("%q now agrees (fired=%v); remove it from the disagreements in panther.yaml", c.TestName, fired)
+				case fired == c.Expected:
+					agree++
+				case !isDocumented:
+					t.Errorf("%q: upstream expects %v, %s fired=%v (undocumented disagreement) %s",
+						c.TestName, c.Expected, p.Vigil, fired, detail)
+				}
+			}
+			for name := range documented {
+				t.Errorf("disagreement %q names no upstream case of %s", name, p.Upstream)
+			}
+		})
+	}
+
+	if total == 0 {
+		t.Fatal("no upstream cases replayed")
+	}
+	share := float64(agree) / float64(total)
+	t.Logf("panther-analysis CloudTrail conformance: %d pairs (%d upstream rules), %d cases, %d agree (%.1f%%)",
+		len(pairs), len(upstreamRules), total, agree, 100*share)
+	if len(pairs) < minPairs {
+		t.Errorf("%d pairs mapped, want at least %d", len(pairs), minPairs)
+	}
+	if share < minAgreement {
+		t.Errorf("agreement %.1f%%, want at least %.0f%%", 100*share, 100*minAgreement)
+	}
+}
