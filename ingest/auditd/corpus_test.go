@@ -70,7 +70,7 @@ func TestCorpusStreams(t *testing.T) {
 
 // auparseChecked are the keys compared with go-libaudit's per-record
 // goldens: the ones whose value we keep as logged (decoded), not enriched.
-var auparseChecked = []string{"exe", "comm", "cwd", "name", "cmd", "acct", "data", "proctitle", "pid", "ppid", "op", "terminal", "addr", "item", "dev", "laddr", "lport", "path"}
+var auparseChecked = []string{"exe", "comm", "cwd", "name", "cmd", "acct", "data", "proctitle", "pid", "ppid", "op", "terminal", "addr", "item", "dev", "laddr", "lport", "path", "seresult", "seperms"}
 
 // TestCorpusAuparse checks every record of go-libaudit's auparse goldens
 // against the record it became part of: same sequence and time, and the same

@@ -278,6 +278,16 @@ func TestDecode(t *testing.T) {
 			{seq: 11, fields: map[string]any{"key": nil, "ARCH": "x86_64", "SYSCALL": "unlink"}},
 		},
 	}, {
+		name: "SELinux AVC result and permissions",
+		input: lines(
+			`type=AVC msg=audit(1600000000.001:10): avc:  denied  { read write } for  pid=7 comm="httpd" name="shadow" dev="dm-0" ino=5 scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 tclass=file permissive=0`,
+			`type=USER_AVC msg=audit(1600000000.002:11): pid=1 uid=0 auid=4294967295 ses=4294967295 msg='avc:  granted  { start } for auid=0 uid=0 gid=0 cmdline="" scontext=system_u:system_r:init_t:s0 tcontext=system_u:object_r:systemd_unit_file_t:s0 tclass=service exe="/usr/lib/systemd/systemd" sauid=0 hostname=? addr=? terminal=?'`,
+		),
+		want: []want{
+			{seq: 11, fields: map[string]any{"type": "USER_AVC", "seresult": "granted", "seperms": "start", "tclass": "service"}},
+			{seq: 10, fields: map[string]any{"type": "AVC", "seresult": "denied", "seperms": "read,write", "name": "shadow", "tclass": "file"}},
+		},
+	}, {
 		name: "unknown arch keeps the syscall number",
 		input: lines(
 			`type=SECCOMP msg=audit(1433785727.186:10262): auid=20003 uid=22 gid=22 ses=21 pid=11217 comm="sshd" exe="/usr/sbin/sshd" sig=31 arch=40000003 syscall=132 compat=0 ip=0xb7670aac code=0x0`,

@@ -289,19 +289,8 @@ var inbound = map[string]bool{
 	"accept": true, "accept4": true, "bind": true, "recvfrom": true, "recvmsg": true, "recvmmsg": true,
 }
 
-// normalize derives the common fields:
-//   - Actor: "auid=N" when the login uid is set (not 4294967295 or -1),
-//     else "uid=N"; followed by "(name)" when the ENRICHED log format gives
-//     the name (AUID= / UID=), and by " acct=NAME" when the record names an
-//     account (user-space records: the account logging in or changed).
-//   - Action: the syscall name (or number) for SYSCALL events, else the
-//     primary record type.
-//   - Target: the first PATH name that is not a parent directory, else the
-//     first PATH name, else exe.
-//   - SrcIP/SrcPort or DstIP/DstPort: the decoded SOCKADDR (source for
-//     accept/bind/recv*, destination otherwise); for user-space records the
-//     addr= field is the source.
-//   - Outcome: success=yes/no, else res=success|yes|1 / failed|no|0.
+// normalize derives the common fields as the package documentation
+// describes.
 func normalize(f map[string]any, records map[string]any, sa map[string]any) ingest.Normalized {
 	var n ingest.Normalized
 	str := func(k string) string { s, _ := f[k].(string); return s }

@@ -79,7 +79,31 @@ func parseLine(line []byte) (*record, error) {
 	body := strings.TrimPrefix(rest[end+1:], ":")
 	r.fields = make(map[string]any, strings.Count(body, "="))
 	parsePairs(body, r.fields, r.typ == "EXECVE")
+	parseAVC(body, r.fields)
 	return r, nil
+}
+
+// parseAVC adds seresult ("denied", "granted") and seperms (the permissions,
+// comma separated) from an SELinux "avc:  denied  { read write } for ..."
+// message, in AVC records or in the msg='...' of USER_AVC.
+func parseAVC(body string, dst map[string]any) {
+	i := strings.Index(body, "avc:")
+	if i < 0 {
+		return
+	}
+	words := strings.Fields(body[i+len("avc:"):])
+	if len(words) < 3 || words[1] != "{" {
+		return
+	}
+	var perms []string
+	for _, w := range words[2:] {
+		if w == "}" {
+			dst["seresult"] = words[0]
+			dst["seperms"] = strings.Join(perms, ",")
+			return
+		}
+		perms = append(perms, w)
+	}
 }
 
 // indexField returns the index of name in line where it starts the line or
