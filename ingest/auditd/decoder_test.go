@@ -229,6 +229,16 @@ func TestDecode(t *testing.T) {
 		want: []want{{seq: 10, fields: map[string]any{"paths": nil}}, {seq: 16}},
 		bad:  []int{3},
 	}, {
+		name: "serial window is per node",
+		c:    Config{ReorderWindow: 5},
+		input: lines(
+			"node=a "+syscallLine("1600000000.001", "10", "2", ""),
+			"node=b "+syscallLine("1600000000.001", "900", "2", ""),
+			"node=a type=PATH msg=audit(1600000000.001:10): item=0 name=\"/etc/hosts\" nametype=NORMAL",
+			"node=a type=EOE msg=audit(1600000000.001:10): ",
+		),
+		want: []want{{seq: 10, fields: map[string]any{"node": "a", "paths": []any{"/etc/hosts"}}}, {seq: 900, fields: map[string]any{"node": "b"}}},
+	}, {
 		name: "age window flushes open events",
 		input: lines(
 			syscallLine("1600000000.001", "10", "2", ""),

@@ -60,8 +60,10 @@ func parseLine(line []byte) (*record, error) {
 		return nil, errNoAudit
 	}
 	r.typ = rest[:end]
-	if name, ok := numericTypes[r.typ]; ok {
-		r.typ = name
+	if r.typ[0] >= '0' && r.typ[0] <= '9' {
+		if name, ok := numericTypes[r.typ]; ok {
+			r.typ = name
+		}
 	}
 	rest = strings.TrimLeft(rest[end:], " \t")
 	rest = strings.TrimPrefix(rest, "msg=")
@@ -79,13 +81,15 @@ func parseLine(line []byte) (*record, error) {
 	body := strings.TrimPrefix(rest[end+1:], ":")
 	r.fields = make(map[string]any, strings.Count(body, "="))
 	parsePairs(body, r.fields, r.typ == "EXECVE")
-	parseAVC(body, r.fields)
+	if r.typ == "AVC" || r.typ == "USER_AVC" {
+		parseAVC(body, r.fields)
+	}
 	return r, nil
 }
 
 // parseAVC adds seresult ("denied", "granted") and seperms (the permissions,
 // comma separated) from an SELinux "avc:  denied  { read write } for ..."
-// message, in AVC records or in the msg='...' of USER_AVC.
+// message (the body of AVC, the msg='...' of USER_AVC).
 func parseAVC(body string, dst map[string]any) {
 	i := strings.Index(body, "avc:")
 	if i < 0 {
