@@ -9,6 +9,11 @@
 // fails when fewer than minPairs pairs are mapped, when agreement falls
 // below minAgreement, when an undocumented disagreement appears, and when a
 // documented one agrees again (the list must stay honest).
+//
+// TestCorpusStories replays whole recorded CloudTrail files of the corpus
+// (an attack storyline, a recorded credential theft, the documented
+// sign-in examples) through the built-in pack and checks which CloudTrail
+// rules fire.
 package conformance_test
 
 import (
@@ -17,6 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -215,5 +221,117 @@ func TestPantherCloudTrail(t *testing.T) {
 	}
 	if share < minAgreement {
 		t.Errorf("agreement %.1f%%, want at least %.0f%%", 100*share, 100*minAgreement)
+	}
+}
+
+// storyInput returns the CloudTrail lines of a corpus file: the file itself,
+// or, when wrapped is true, the "event" member of each line.
+func storyInput(t *testing.T, path string, wrapped bool) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wrapped {
+		return data
+	}
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		var w struct {
+			Event json.RawMessage `json:"event"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &w); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if err := json.Compact(&out, w.Event); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestCorpusStories(t *testing.T) {
+	corpus.Dir(t)
+	set, err := rules.Load(builtin.FS)
+	if err != nil {
+		t.Fatalf("loading the built-in pack: %v", err)
+	}
+	var ctRules []*rules.Rule
+	for _, r := range set.Rules {
+		if slices.Contains(r.LogTypes, ingest.TypeCloudTrail) {
+			ctRules = append(ctRules, r)
+		}
+	}
+	dec, err := cloudtrail.New(cloudtrail.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		path    []string
+		wrapped bool
+		want    []string // rules that fire, sorted
+	}{
+		{
+			name: "root credentials compromised: attacker",
+			path: []string{"panther-analysis", "scenarios", "compromised-root-creds__attacker_cloudtrail.ndjson"},
+			// The attacker's StopLogging failed (errorCode), so the trail rule stays quiet.
+			want: []string{"aws-console-login-failed", "aws-console-login-without-mfa", "aws-gpu-instance-launched",
+				"aws-iam-access-key-for-other-user", "aws-iam-user-created", "aws-root-access-key-created", "aws-root-account-usage"},
+		},
+		{
+			name: "root credentials compromised: legitimate owner",
+			path: []string{"panther-analysis", "scenarios", "compromised-root-creds__victim_cloudtrail.ndjson"},
+			want: []string{"aws-console-login-without-mfa", "aws-root-account-usage"},
+		},
+		{
+			name: "EC2 instance credentials replayed from outside, S3 exfiltration",
+			path: []string{"otrf-security-datasets", "aws_cloudtrail_ec2_proxy_s3_exfiltration_2020-09-14011940.ndjson"},
+			want: []string{"aws-instance-credentials-used-outside-aws"},
+		},
+		{
+			name:    "documented sign-in and IAM examples",
+			path:    []string{"aws-docs-cloudtrail", "aws_docs_cloudtrail_examples.ndjson"},
+			wrapped: true,
+			want: []string{"aws-console-login-failed", "aws-console-login-without-mfa", "aws-iam-role-trust-opened",
+				"aws-iam-user-created", "aws-root-account-usage", "aws-root-password-changed"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := detect.New(ctRules, detect.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fired := map[string]bool{}
+			h := ingest.Handler{
+				Event: func(ev *ingest.Event) error {
+					for _, a := range m.Match(ev) {
+						fired[a.RuleID] = true
+					}
+					return nil
+				},
+				Bad: func(e *ingest.DecodeError) { t.Errorf("decode: %v", e) },
+			}
+			in := storyInput(t, corpus.Path(t, tt.path...), tt.wrapped)
+			if err := dec.Decode(context.Background(), bytes.NewReader(in), "file://"+tt.path[len(tt.path)-1], h); err != nil {
+				t.Fatal(err)
+			}
+			got := slices.Sorted(maps.Keys(fired))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("rules fired:\n got %q\nwant %q", got, tt.want)
+			}
+			for _, rs := range m.Stats().Rules {
+				if rs.Errors > 0 {
+					t.Errorf("rule %s: %d evaluation errors, last: %s", rs.ID, rs.Errors, rs.LastError)
+				}
+			}
+		})
 	}
 }
