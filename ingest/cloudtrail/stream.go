@@ -49,7 +49,7 @@ type item struct {
 //     (a pretty-printed record, a top-level array, a `{"Records":[…]}`
 //     object of any size, concatenated objects); positions are offsets.
 //
-// In both modes an object with a container key (Records, logEvents, …)
+// In both modes an object with a container key (Records, logEvents)
 // whose value is an array is not a record: its elements are streamed one
 // by one, each capped at max bytes, and its other members are skipped.
 type splitter struct {
