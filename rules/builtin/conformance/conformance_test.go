@@ -335,3 +335,57 @@ func TestCorpusStories(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCloudTrailPack measures the built-in CloudTrail rules on the
+// decoded upstream test records (one Match per record, all rules indexed
+// as the matcher indexes them).
+func BenchmarkCloudTrailPack(b *testing.B) {
+	set, err := rules.Load(builtin.FS)
+	if err != nil {
+		b.Fatalf("loading the built-in pack: %v", err)
+	}
+	var ctRules []*rules.Rule
+	for _, r := range set.Rules {
+		if slices.Contains(r.LogTypes, ingest.TypeCloudTrail) {
+			ctRules = append(ctRules, r)
+		}
+	}
+	data, err := os.ReadFile(corpus.Path(b, "panther-analysis", "tests_cloudtrail.ndjson"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var in bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for sc.Scan() {
+		var c upstreamCase
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			b.Fatal(err)
+		}
+		if err := json.Compact(&in, c.Log); err != nil {
+			b.Fatal(err)
+		}
+		in.WriteByte('\n')
+	}
+	dec, err := cloudtrail.New(cloudtrail.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var events []*ingest.Event
+	h := ingest.Handler{Event: func(ev *ingest.Event) error { events = append(events, ev); return nil }}
+	if err := dec.Decode(context.Background(), &in, "file://bench", h); err != nil {
+		b.Fatal(err)
+	}
+	m, err := detect.New(ctRules, detect.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, ev := range events {
+			m.Match(ev)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+}
