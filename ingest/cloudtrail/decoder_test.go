@@ -161,6 +161,8 @@ func TestInputForms(t *testing.T) {
 		{"cloudwatch control message", "f", string(envelope(t, "CONTROL_MESSAGE", [][]byte{[]byte("CWL CONTROL MESSAGE: Checking health of destination")})), 0},
 		{"digest by name", "s3://b/AWSLogs/1/CloudTrail-Digest/us-east-1/2024/03/05/x.json.gz", `{"Records":[` + string(joined) + `]}`, 0},
 		{"digest by keys", "f", `{"awsAccountId":"210987654321","digestStartTime":"2024-03-05T10:00:00Z","digestEndTime":"2024-03-05T11:00:00Z","digestPublicKeyFingerprint":"00aa","logFiles":[]}`, 0},
+		{"records one element per line", "f", "{\"Records\": [\n" + string(recs[0]) + "\n]}\n", 1},
+		{"records elements per line", "f", "{\"Records\": [\n" + string(bytes.Join(recs, []byte(",\n"))) + "\n]}\n", len(recs)},
 		{"empty", "f", "", 0},
 		{"white space", "f", " \n\t\n", 0},
 	}
@@ -232,6 +234,7 @@ func TestBadRecords(t *testing.T) {
 		bad   []badPos
 	}{
 		{"broken line", 0, r0 + "\n{\"eventName\":\n" + r1 + "\n", 2, []badPos{{2, n0 + 1, errTruncated}}},
+		{"broken first line", 0, "{\"eventName\":\n" + r0 + "\n" + r1 + "\n", 2, []badPos{{1, 0, errTruncated}}},
 		{"garbage line", 0, r0 + "\nnot json at all\n" + r1, 2, []badPos{{2, n0 + 1, errNotObject}}},
 		{"invalid json inside braces", 0, r0 + "\n{\"eventName\" \"x\"}\n" + r1, 2, []badPos{{2, n0 + 1, nil}}},
 		{"not cloudtrail", 0, r0 + "\n{\"foo\":1}\n", 1, []badPos{{2, n0 + 1, errNotCloudTrail}}},

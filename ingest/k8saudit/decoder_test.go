@@ -151,6 +151,7 @@ func TestInputForms(t *testing.T) {
 		{"cloudwatch envelope", string(envelope(t, "DATA_MESSAGE", recs)), len(recs)},
 		{"cloudwatch envelopes per line", string(envelope(t, "DATA_MESSAGE", recs[:half])) + "\n" + string(envelope(t, "DATA_MESSAGE", recs[half:])), len(recs)},
 		{"cloudwatch control message", string(envelope(t, "CONTROL_MESSAGE", [][]byte{[]byte("CWL CONTROL MESSAGE")})), 0},
+		{"event list items per line", "{\"kind\":\"EventList\",\"items\":[\n" + string(bytes.Join(recs, []byte(",\n"))) + "\n]}", len(recs)},
 		{"empty", "", 0},
 	}
 	for _, tc := range tests {
@@ -212,6 +213,7 @@ func TestBadRecords(t *testing.T) {
 		{"verb not a string", 0, r0 + "\n" + `{"kind":"Event","verb":["get"]}`, 1, []badPos{{2, n0 + 1, errFieldType}}},
 		{"no audit keys", 0, r0 + "\n{}\n", 1, []badPos{{2, n0 + 1, errNotEvent}}},
 		{"broken line", 0, r0 + "\n{\"kind\":\"Event\",\n" + r1, 2, []badPos{{2, n0 + 1, errTruncated}}},
+		{"broken first line", 0, "{\"kind\":\"Event\",\n" + r0 + "\n" + r1, 2, []badPos{{1, 0, errTruncated}}},
 		{"line too long", len(r1) + 10, r1 + "\n" + r0 + "\n" + r1, 2, []badPos{{2, int64(len(r1)) + 1, ingest.ErrRecordTooLarge}}},
 		{"malformed item", 0, list + r0 + `,{"kind":}` + `,` + r1 + `]}`, 2, []badPos{{0, nl + n0 + 1, nil}}},
 		{"kind 0 item", 0, list + r0 + `,{"kind":0},` + r1 + `]}`, 2, []badPos{{0, nl + n0 + 1, errKind}}},

@@ -85,22 +85,50 @@ func (p *splitter) split(r io.Reader) error {
 	return p.run(s, 0)
 }
 
-// lineOriented reports whether head starts with a JSON object that is not a
-// container and ends before the first line break: NDJSON.
+// lineOriented reports whether head, the start of a stream of headBytes
+// at most, is NDJSON: it starts with an object, and either its first line
+// is one complete object that is not a container, or its first line is
+// broken and its second line is such an object.
 func (p *splitter) lineOriented(head []byte) bool {
-	i := 0
-	for i < len(head) && isSpace(head[i]) {
-		i++
-	}
-	if i == len(head) {
+	t := bytes.TrimLeft(head, " \t\r\n")
+	if len(t) == 0 {
 		return true
 	}
-	if head[i] != '{' {
+	if t[0] != '{' {
 		return false
 	}
-	s := &scanner{buf: head[i:], w: len(head) - i, max: p.max}
-	if s.value() != nil || bytes.IndexByte(head[i:i+s.r], '\n') >= 0 {
-		return false
+	for n := 0; n < 2 && len(t) > 0; {
+		line, rest, found := bytes.Cut(t, []byte("\n"))
+		if !found && len(head) == headBytes {
+			return false // one line longer than the head: stream it
+		}
+		t = rest
+		if line = bytes.TrimSpace(line); len(line) == 0 {
+			continue
+		}
+		n++
+		switch p.oneLine(line) {
+		case oneRecord:
+			return true
+		case oneContainer, several:
+			return false
+		}
+	}
+	return false
+}
+
+// Shapes of a line, as told by oneLine.
+const (
+	broken       = iota // not one complete object
+	oneRecord           // one object, not a container
+	oneContainer        // an object with a container array, maybe cut off
+	several             // a complete object followed by more values
+)
+
+// oneLine tells the shape of line, a line without surrounding space.
+func (p *splitter) oneLine(line []byte) int {
+	if line[0] != '{' {
+		return broken
 	}
 	probe := &splitter{
 		ctx:        context.Background(),
@@ -109,8 +137,17 @@ func (p *splitter) lineOriented(head []byte) bool {
 		item:       func(item) error { return nil },
 		bad:        func(int64, int, error) {},
 	}
-	container, _ := probe.object(&scanner{buf: head[i : i+s.r], w: s.r, max: p.max}, 0, false)
-	return !container
+	if container, _ := probe.object(&scanner{buf: line, w: len(line), max: p.max}, 0, false); container {
+		return oneContainer // complete, or the opening line of a pretty-printed one
+	}
+	s := &scanner{buf: line, w: len(line), max: p.max}
+	switch {
+	case s.value() != nil:
+		return broken
+	case s.r < len(line):
+		return several
+	}
+	return oneRecord
 }
 
 // lines runs the splitter on each line of r.
