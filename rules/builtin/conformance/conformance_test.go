@@ -2,7 +2,7 @@
 // upstream detection suite (panther-analysis, in the external corpus)
 // through vigil's built-in rules and compares verdicts.
 //
-// panther.yaml pairs a vigil rule with an upstream rule. For every upstream
+// panther.pairs (YAML) pairs a vigil rule with an upstream rule. For every upstream
 // case of a pair, the case's record is decoded by the CloudTrail decoder and
 // matched by the vigil rule alone; "fired" must equal the upstream expected
 // verdict, except for cases listed as deliberate disagreements. The test
@@ -69,7 +69,7 @@ type upstreamCase struct {
 
 func loadPairs(t *testing.T) []pair {
 	t.Helper()
-	f, err := os.Open("panther.yaml")
+	f, err := os.Open("panther.pairs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,21 +78,21 @@ func loadPairs(t *testing.T) []pair {
 	dec.KnownFields(true)
 	var pairs []pair
 	if err := dec.Decode(&pairs); err != nil {
-		t.Fatalf("panther.yaml: %v", err)
+		t.Fatalf("panther.pairs: %v", err)
 	}
 	seen := map[[2]string]bool{}
 	for i, p := range pairs {
 		if p.Vigil == "" || p.Upstream == "" {
-			t.Fatalf("panther.yaml: pair %d lacks vigil or upstream", i+1)
+			t.Fatalf("panther.pairs: pair %d lacks vigil or upstream", i+1)
 		}
 		k := [2]string{p.Vigil, p.Upstream}
 		if seen[k] {
-			t.Fatalf("panther.yaml: pair %s / %s listed twice", p.Vigil, p.Upstream)
+			t.Fatalf("panther.pairs: pair %s / %s listed twice", p.Vigil, p.Upstream)
 		}
 		seen[k] = true
 		for _, d := range p.Disagreements {
 			if d.Test == "" || strings.TrimSpace(d.Reason) == "" {
-				t.Fatalf("panther.yaml: %s: a disagreement needs a test name and a reason", p.Upstream)
+				t.Fatalf("panther.pairs: %s: a disagreement needs a test name and a reason", p.Upstream)
 			}
 		}
 	}
@@ -196,7 +196,7 @@ func TestPantherCloudTrail(t *testing.T) {
 				switch {
 				case fired == c.Expected && isDocumented:
 					agree++
-					t.Errorf("%q now agrees (fired=%v); remove it from the disagreements in panther.yaml", c.TestName, fired)
+					t.Errorf("%q now agrees (fired=%v); remove it from the disagreements in panther.pairs", c.TestName, fired)
 				case fired == c.Expected:
 					agree++
 				case !isDocumented:
