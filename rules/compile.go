@@ -40,8 +40,9 @@ func reservedName(name string) bool {
 // rules that fail.
 func (l *loader) compileAll() {
 	bad := map[string]bool{}
+	cycles := macroCycles(l.macros, l.set.Macros)
 	for _, m := range l.macros {
-		if cyc := macroCycle(m.Name, l.set.Macros, nil); cyc != nil {
+		if cyc, ok := cycles[m.Name]; ok {
 			l.d.errorf(m.WhenPos, "macro %s: cycle %s", m.Name, strings.Join(cyc, " -> "))
 			bad[m.Name] = true
 		}
@@ -86,29 +87,57 @@ func (l *loader) exprError(at Pos, what string, err error) {
 	l.d.errorf(at, "%s: when: %s", what, strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
-// macroCycle returns the cycle through name, if the macros that name uses
-// lead back to it.
-func macroCycle(name string, macros map[string]*Macro, stack []string) []string {
-	if i := slices.Index(stack, name); i >= 0 {
-		if i == 0 {
-			return append(slices.Clone(stack), name)
+// macroCycles finds the cycles among macros that use each other, by a
+// depth-first search visiting each macro once. It returns, for each macro
+// on a cycle, the cycle as a path of names starting and ending with it.
+func macroCycles(list []*Macro, macros map[string]*Macro) map[string][]string {
+	deps := map[string][]string{}
+	for _, m := range list {
+		tree, err := parser.Parse(m.When)
+		if err != nil {
+			continue
 		}
-		return nil // a cycle not through the first macro: reported for its own members
-	}
-	m := macros[name]
-	tree, err := parser.Parse(m.When)
-	if err != nil {
-		return nil
-	}
-	stack = append(stack, name)
-	for _, id := range identifiers(tree.Node) {
-		if _, ok := macros[id]; ok {
-			if c := macroCycle(id, macros, stack); c != nil {
-				return c
+		for _, id := range identifiers(tree.Node) {
+			if _, ok := macros[id]; ok && !slices.Contains(deps[m.Name], id) {
+				deps[m.Name] = append(deps[m.Name], id)
 			}
 		}
 	}
-	return nil
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	cycles := map[string][]string{}
+	var stack []string
+	var visit func(string)
+	visit = func(name string) {
+		state[name] = active
+		stack = append(stack, name)
+		for _, d := range deps[name] {
+			switch state[d] {
+			case unseen:
+				visit(d)
+			case active:
+				cyc := append(slices.Clone(stack[slices.Index(stack, d):]), d)
+				for i, member := range cyc[:len(cyc)-1] {
+					if _, seen := cycles[member]; !seen {
+						rot := append(slices.Clone(cyc[i:len(cyc)-1]), cyc[:i+1]...)
+						cycles[member] = rot
+					}
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+	}
+	for _, m := range list {
+		if state[m.Name] == unseen {
+			visit(m.Name)
+		}
+	}
+	return cycles
 }
 
 // identifiers returns the identifiers of a tree.
@@ -138,7 +167,7 @@ func compileExpr(src string, set *Set, bad map[string]bool) (*compiled, error) {
 	if len(src) > MaxExprBytes {
 		return nil, fmt.Errorf("expression longer than %d bytes", MaxExprBytes)
 	}
-	exp := &macroExpander{macros: set.Macros, bad: bad}
+	exp := &macroExpander{macros: set.Macros, bad: bad, budget: MaxExprNodes}
 	res := &resolver{lists: set.Lists}
 	cnt := &nodeCounter{}
 	opts := make([]expr.Option, 0, 16+len(Builtins))
@@ -185,12 +214,16 @@ func joinErrors(errs []error) error {
 }
 
 // macroExpander replaces identifiers naming macros by the macro's tree,
-// expanded in turn.
+// expanded in turn. budget is the number of nodes expansion may still add:
+// macros that use macros several times grow exponentially, so expansion
+// stops as soon as the tree would exceed MaxExprNodes.
 type macroExpander struct {
-	macros map[string]*Macro
-	bad    map[string]bool
-	stack  []string
-	err    error
+	macros  map[string]*Macro
+	bad     map[string]bool
+	stack   []string
+	budget  int
+	badUsed []string // broken macros already reported
+	err     error
 }
 
 func (e *macroExpander) Visit(node *ast.Node) {
@@ -204,7 +237,10 @@ func (e *macroExpander) Visit(node *ast.Node) {
 	}
 	switch {
 	case e.bad[m.Name]:
-		e.err = errors.Join(e.err, fmt.Errorf("uses macro %s, which has errors", m.Name))
+		if !slices.Contains(e.badUsed, m.Name) {
+			e.badUsed = append(e.badUsed, m.Name)
+			e.err = errors.Join(e.err, fmt.Errorf("uses macro %s, which has errors", m.Name))
+		}
 		return
 	case slices.Contains(e.stack, m.Name):
 		e.err = errors.Join(e.err, fmt.Errorf("macro cycle through %s", m.Name))
@@ -212,10 +248,18 @@ func (e *macroExpander) Visit(node *ast.Node) {
 	case len(e.stack) > 32:
 		e.err = errors.Join(e.err, fmt.Errorf("macros nested more than 32 deep"))
 		return
+	case e.budget < 0:
+		return // reported once, when it ran out
 	}
 	tree, err := parser.Parse(m.When)
 	if err != nil {
 		e.err = errors.Join(e.err, fmt.Errorf("macro %s: %w", m.Name, err))
+		return
+	}
+	cnt := &nodeCounter{}
+	ast.Walk(&tree.Node, cnt)
+	if e.budget -= cnt.n; e.budget < 0 {
+		e.err = errors.Join(e.err, fmt.Errorf("expression exceeds %d nodes after macro expansion", MaxExprNodes))
 		return
 	}
 	e.stack = append(e.stack, m.Name)
