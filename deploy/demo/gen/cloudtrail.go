@@ -15,7 +15,6 @@ type ct struct {
 	who         O
 	ip          string
 	ua          string
-	errCode     string
 	errMsg      string
 	req         any
 	resp        any
@@ -50,9 +49,6 @@ func (c ct) record(g *gen) O {
 		{"awsRegion", c.region},
 		{"sourceIPAddress", c.ip},
 		{"userAgent", c.ua},
-	}
-	if c.errCode != "" {
-		o = append(o, F{"errorCode", c.errCode})
 	}
 	if c.errMsg != "" {
 		o = append(o, F{"errorMessage", c.errMsg})

@@ -9,30 +9,25 @@ import (
 
 // kev is one Kubernetes audit event before serialisation.
 type kev struct {
-	t        time.Time
-	dur      time.Duration
-	level    string
-	verb     string
-	uri      string
-	user     O
-	ips      []string
-	ua       string
-	ref      O
-	code     int
-	reqObj   any
-	reason   string
-	psa      bool // pod security admission annotation (pod creates)
-	decision string
+	t      time.Time
+	dur    time.Duration
+	level  string
+	verb   string
+	uri    string
+	user   O
+	ips    []string
+	ua     string
+	ref    O
+	code   int
+	reqObj any
+	reason string
+	psa    bool // pod security admission annotation (pod creates)
 }
 
 func (k kev) event(g *gen) O {
 	level := k.level
 	if level == "" {
 		level = "Metadata"
-	}
-	dec := k.decision
-	if dec == "" {
-		dec = "allow"
 	}
 	ips := A{}
 	for _, ip := range k.ips {
@@ -55,7 +50,7 @@ func (k kev) event(g *gen) O {
 	if dur == 0 {
 		dur = time.Duration(g.between(800, 24000)) * time.Microsecond
 	}
-	ann := O{{"authorization.k8s.io/decision", dec}, {"authorization.k8s.io/reason", k.reason}}
+	ann := O{{"authorization.k8s.io/decision", "allow"}, {"authorization.k8s.io/reason", k.reason}}
 	if k.psa {
 		ann = append(ann, F{"pod-security.kubernetes.io/enforce-policy", "privileged:latest"})
 	}
