@@ -10,6 +10,10 @@
 // below minAgreement, when an undocumented disagreement appears, and when a
 // documented one agrees again (the list must stay honest).
 //
+// TestCloudTrailRuleTests runs the tests written in the CloudTrail rule
+// files strictly (each rule needs a firing and a quiet test) and requires
+// the rules to be free of lint warnings.
+//
 // TestCorpusStories replays whole recorded CloudTrail files of the corpus
 // (an attack storyline, a recorded credential theft, the documented
 // sign-in examples) through the built-in pack and checks which CloudTrail
@@ -36,6 +40,7 @@ import (
 	"github.com/vigilsec/vigil/ingest/corpus"
 	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/rules/builtin"
+	"github.com/vigilsec/vigil/rules/ruletest"
 )
 
 const (
@@ -221,6 +226,44 @@ func TestPantherCloudTrail(t *testing.T) {
 	}
 	if share < minAgreement {
 		t.Errorf("agreement %.1f%%, want at least %.0f%%", 100*share, 100*minAgreement)
+	}
+}
+
+func TestCloudTrailRuleTests(t *testing.T) {
+	set, err := rules.Load(builtin.FS)
+	if err != nil {
+		t.Fatalf("loading the built-in pack: %v", err)
+	}
+	dec, err := cloudtrail.New(cloudtrail.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ruletest.Config{Decoders: map[string]ingest.Decoder{ingest.TypeCloudTrail: dec}, Strict: true}
+	n := 0
+	for _, r := range set.Rules {
+		if !slices.Equal(r.LogTypes, []string{ingest.TypeCloudTrail}) {
+			continue
+		}
+		n++
+		t.Run(r.ID, func(t *testing.T) {
+			for _, res := range ruletest.RunRule(context.Background(), r, cfg) {
+				if !res.Passed() {
+					t.Error(res)
+				}
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("the built-in pack has no CloudTrail rules")
+	}
+	var ct []*rules.Rule
+	for _, r := range set.Rules {
+		if slices.Contains(r.LogTypes, ingest.TypeCloudTrail) {
+			ct = append(ct, r)
+		}
+	}
+	for _, d := range rules.Lint(&rules.Set{Rules: ct}) {
+		t.Errorf("lint: %v", d)
 	}
 }
 
