@@ -1,0 +1,110 @@
+// Command vigil is a security detection pipeline for AWS and Kubernetes
+// logs. One binary holds every role; each role is a subcommand.
+//
+//	vigil replay [--format text|json] [--rules DIR]... [--type T] PATH...
+//	vigil test [--strict] [PATH...]
+//	vigil lint [PATH...]
+//
+// See README.md for the whole picture.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries a process exit code without printing anything more.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// command is one subcommand.
+type command struct {
+	name  string
+	usage string
+	run   func(ctx context.Context, args []string, io stdio) error
+}
+
+// stdio bundles the process's standard streams so commands are testable.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"replay", "decode recorded logs, run the rules, print alerts", runReplay},
+		{"test", "run rule tests (the built-in pack when no path is given)", runTest},
+		{"lint", "validate and type-check rules, report problems at file:line:col", runLint},
+	}
+}
+
+// run executes the command line and returns the process exit code: 0 on
+// success, 1 when the command ran and found failures, 2 on usage errors or
+// when the command could not run.
+func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
+	s := stdio{in: in, out: out, err: errw}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(errw)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, args[1:], s)
+		var code exitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &code):
+			return int(code)
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		default:
+			fmt.Fprintf(errw, "vigil %s: %v\n", c.name, err)
+			return 2
+		}
+	}
+	fmt.Fprintf(errw, "vigil: unknown command %q\n", args[0])
+	usage(errw)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: vigil <command> [flags] [args]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.usage)
+	}
+	fmt.Fprintln(w, "\nRun 'vigil <command> -h' for a command's flags.")
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name string, w io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
+	fs.SetOutput(w)
+	return fs
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return fmt.Sprint([]string(*l)) }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }

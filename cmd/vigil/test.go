@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vigilsec/vigil/ingest/logtype"
+	"github.com/vigilsec/vigil/rules/ruletest"
+)
+
+// runTest runs the tests written in rule files, like go test for rules. It
+// prints each failure and ends with "N passed, N failed"; any failure, or a
+// rule file that does not load, exits 1.
+func runTest(ctx context.Context, args []string, s stdio) error {
+	fl := newFlags("test", s.err)
+	strict := fl.Bool("strict", false, "also fail rules without a firing and a non-firing test (always on for the built-in pack)")
+	verbose := fl.Bool("v", false, "print passing tests too")
+	fl.Usage = func() {
+		fmt.Fprintln(s.err, "usage: vigil test [--strict] [-v] [PATH...]")
+		fmt.Fprintln(s.err, "With no PATH, tests the built-in rule pack.")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	set, loadErr := loadRules(fl.Args())
+	if loadErr != nil {
+		fmt.Fprintln(s.out, loadErr)
+	}
+	decoders, err := logtype.Decoders(logtype.Config{})
+	if err != nil {
+		return err
+	}
+	rep, err := ruletest.Run(ctx, set, ruletest.Config{
+		Decoders: decoders,
+		Detect:   logtype.Detect,
+		Strict:   *strict || fl.NArg() == 0,
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range rep.Results {
+		if !r.Passed() || *verbose {
+			fmt.Fprintln(s.out, r)
+		}
+	}
+	fmt.Fprintln(s.out, rep.Summary())
+	if loadErr != nil || !rep.OK() {
+		return exitError(1)
+	}
+	return nil
+}

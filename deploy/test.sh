@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs vigil's tests: static checks, the unit and integration tests, and a
+# brief run of every fuzz target. This is the README's test command and what
+# .ci/run calls. Services that integration tests need are installed and
+# started by scripts beside this one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime="${FUZZTIME:-5s}"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt needed on:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go build"
+go build ./...
+
+echo "== go test"
+go test -count=1 ./...
+
+echo "== vigil test (built-in rule pack)"
+go run ./cmd/vigil test
+
+echo "== fuzz (each target ${fuzztime})"
+# Every Fuzz* function in the module, run briefly, one at a time.
+grep -rl --include='*_test.go' '^func Fuzz' . | while read -r file; do
+	pkg="./$(dirname "${file#./}")"
+	grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | sed 's/^func //' | while read -r fn; do
+		echo "-- $pkg $fn"
+		go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$fuzztime" "$pkg"
+	done
+done
+echo "== all tests passed"
