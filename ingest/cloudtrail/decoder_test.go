@@ -461,3 +461,30 @@ func TestCorpus(t *testing.T) {
 		}
 	}
 }
+
+func TestSniffCorpus(t *testing.T) {
+	head := func(path string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b[:min(len(b), headBytes)]
+	}
+	for _, p := range []string{
+		corpus.Path(t, "otrf-security-datasets", "aws_cloudtrail_ec2_proxy_s3_exfiltration_2020-09-14011940.ndjson"),
+		corpus.Path(t, "panther-analysis", "scenarios", "compromised-root-creds__victim_cloudtrail.ndjson"),
+	} {
+		if !Sniff(head(p)) {
+			t.Errorf("%s: not recognised", p)
+		}
+	}
+	others, _ := filepath.Glob(corpus.Path(t, "falco-k8s-audit", "test", "trace_files", "k8s_audit", "*.json"))
+	others = append(others,
+		corpus.Path(t, "panther-analysis", "scenarios", "compromised-root-creds__attacker_vpc.log"),
+		corpus.Path(t, "otrf-security-datasets", "azure_syslog_auoms_auditd_log4shell_2022-05-11181020.ndjson"))
+	for _, p := range others {
+		if Sniff(head(p)) {
+			t.Errorf("%s: taken for CloudTrail", p)
+		}
+	}
+}

@@ -410,3 +410,27 @@ func TestCorpusFalco(t *testing.T) {
 		}
 	}
 }
+
+func TestSniffCorpus(t *testing.T) {
+	head := func(path string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b[:min(len(b), headBytes)]
+	}
+	for _, p := range falcoTraces(t) {
+		if want := filepath.Base(p) != "fal_01_003.json"; Sniff(head(p)) != want {
+			t.Errorf("%s: Sniff = %v, want %v", p, !want, want)
+		}
+	}
+	for _, p := range []string{
+		corpus.Path(t, "otrf-security-datasets", "aws_cloudtrail_ec2_proxy_s3_exfiltration_2020-09-14011940.ndjson"),
+		corpus.Path(t, "panther-analysis", "scenarios", "compromised-root-creds__attacker_vpc.log"),
+		corpus.Path(t, "otrf-security-datasets", "azure_syslog_auoms_auditd_log4shell_2022-05-11181020.ndjson"),
+	} {
+		if Sniff(head(p)) {
+			t.Errorf("%s: taken for Kubernetes audit", p)
+		}
+	}
+}
