@@ -88,6 +88,9 @@ var falcoFires = map[string][]string{
 	"create_nginx_pod_no_secctx_1st_container_privileged_2nd_container.json": {"k8s-privileged-container"},
 	"create_nginx_pod_sensitive_mount.json":                                  {"k8s-pod-sensitive-host-mount"},
 	"create_nginx_pod_sensitive_mount_2nd_container.json":                    {"k8s-pod-sensitive-host-mount"},
+	"create_cluster_role_pod_exec.json":                                      {"k8s-role-with-escalation-rights"},
+	"create_cluster_role_wildcard_resources.json":                            {"k8s-role-with-escalation-rights"},
+	"create_cluster_role_wildcard_verbs.json":                                {"k8s-role-with-escalation-rights"},
 }
 
 func TestFalcoTraces(t *testing.T) {
@@ -171,6 +174,15 @@ var pantherPairs = []pantherPair{
 		"Anonymous API Access Web Scanner Allowed": "/version is public by design (system:public-info-viewer)",
 		"ELB Health Check from Public IP":          "health endpoints are public by design; exposure of the endpoint is a network question",
 		"Anonymous API Access Web Scanner Denied":  "vigil alerts on anonymous requests that were allowed, not on refused probes",
+	}},
+	{upstream: "Kubernetes.AdmissionController.Created", vigil: "k8s-admission-webhook-changed", disagree: map[string]string{
+		"Webhook Update (Not Create)": "changing a webhook's target or rules is as dangerous as creating one",
+	}},
+	{upstream: "Kubernetes.Role.Wildcard", vigil: "k8s-role-with-escalation-rights", disagree: map[string]string{
+		"Updating existing role (not creating)": "widening an existing role escalates as much as creating one",
+	}},
+	{upstream: "Kubernetes.Role.PodExec", vigil: "k8s-role-with-escalation-rights", disagree: map[string]string{
+		"Updating existing role (not creating)": "widening an existing role escalates as much as creating one",
 	}},
 	{upstream: "Kubernetes.Pod.SystemNamespace", vigil: "k8s-workload-in-system-namespace-by-user", disagree: map[string]string{
 		"Deployment creating pod (not direct pod creation)": "vigil covers workloads (Deployments, DaemonSets, ...) created in system namespaces, not only bare pods",
