@@ -237,6 +237,7 @@ func TestBadRecords(t *testing.T) {
 		{"broken first line", 0, "{\"eventName\":\n" + r0 + "\n" + r1 + "\n", 2, []badPos{{1, 0, errTruncated}}},
 		{"garbage line", 0, r0 + "\nnot json at all\n" + r1, 2, []badPos{{2, n0 + 1, errNotObject}}},
 		{"invalid json inside braces", 0, r0 + "\n{\"eventName\" \"x\"}\n" + r1, 2, []badPos{{2, n0 + 1, nil}}},
+		{"broken line after BOM", 0, "\xef\xbb\xbf" + r0 + "\n{\"eventName\":\n", 1, []badPos{{2, 3 + n0 + 1, errTruncated}}},
 		{"not cloudtrail", 0, r0 + "\n{\"foo\":1}\n", 1, []badPos{{2, n0 + 1, errNotCloudTrail}}},
 		{"eventName not a string", 0, r0 + "\n{\"eventName\":5}\n", 1, []badPos{{2, n0 + 1, errFieldType}}},
 		{"line too long", 100, r0 + "\n{}\n", 0, []badPos{{1, 0, ingest.ErrRecordTooLarge}, {2, n0 + 1, errNotCloudTrail}}},

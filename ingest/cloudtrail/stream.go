@@ -79,7 +79,7 @@ func (p *splitter) split(r io.Reader) error {
 		head, base = head[3:], 3
 	}
 	if p.lineOriented(head) {
-		return p.lines(br)
+		return p.lines(br, base)
 	}
 	s := &scanner{src: br, buf: make([]byte, headBytes), base: base, max: p.max}
 	return p.run(s, 0)
@@ -150,8 +150,9 @@ func (p *splitter) oneLine(line []byte) int {
 	return oneRecord
 }
 
-// lines runs the splitter on each line of r.
-func (p *splitter) lines(r io.Reader) error {
+// lines runs the splitter on each line of r, whose first byte is at
+// stream offset base.
+func (p *splitter) lines(r io.Reader, base int64) error {
 	l := ingest.NewLines(r, ingest.Limits{MaxRecordBytes: p.max})
 	var s scanner
 	for {
@@ -163,12 +164,12 @@ func (p *splitter) lines(r io.Reader) error {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.Is(err, ingest.ErrRecordTooLarge):
-			p.bad(off, num, err)
+			p.bad(base+off, num, err)
 			continue
 		case err != nil:
 			return err
 		}
-		s = scanner{buf: line, w: len(line), base: off, max: p.max, rec: nil}
+		s = scanner{buf: line, w: len(line), base: base + off, max: p.max}
 		if err := p.run(&s, num); err != nil {
 			return err
 		}
