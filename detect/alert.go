@@ -47,7 +47,7 @@ func newAlert(r *rules.Rule, ev *ingest.Event) *Alert {
 		LastTime:    t,
 		Count:       1,
 		EventIDs:    []string{ev.ID},
-		Tags:        r.Tags,
+		Tags:        slices.Clone(r.Tags),
 		LogType:     ev.Type,
 		RuleVersion: r.Version,
 	}

@@ -55,7 +55,7 @@ var catalogue = map[string][]string{
 		"ecs_task_definition_arn", "ecs_task_arn", "ecs_task_id", "reject_reason", "resource_id",
 	},
 	ingest.TypeAuditd: {
-		"type", "types", "records*", "argv", "cmdline", "proctitle", "cwd", "paths", "node", "sequence",
+		"type", "types", "records*", "sockaddr*", "argc", "argv", "cmdline", "proctitle", "cwd", "paths", "node", "sequence",
 		"syscall", "arch", "success", "exit", "a0", "a1", "a2", "a3", "items", "ppid", "pid", "auid", "uid",
 		"gid", "euid", "suid", "fsuid", "egid", "sgid", "fsgid", "tty", "ses", "comm", "exe", "subj", "key",
 		"msg", "op", "acct", "res", "hostname", "addr", "terminal", "name", "inode", "dev", "mode", "ouid",
