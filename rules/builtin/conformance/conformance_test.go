@@ -326,7 +326,8 @@ func TestCorpusStories(t *testing.T) {
 			path: []string{"panther-analysis", "scenarios", "compromised-root-creds__attacker_cloudtrail.ndjson"},
 			// The attacker's StopLogging failed (errorCode), so the trail rule stays quiet.
 			want: []string{"aws-console-login-failed", "aws-console-login-without-mfa", "aws-gpu-instance-launched",
-				"aws-iam-access-key-for-other-user", "aws-iam-user-created", "aws-root-access-key-created", "aws-root-account-usage"},
+				"aws-iam-access-key-for-other-user", "aws-iam-policy-changed", "aws-iam-user-created", "aws-root-access-key-created",
+				"aws-root-account-usage"},
 		},
 		{
 			name: "root credentials compromised: legitimate owner",
