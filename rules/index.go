@@ -19,7 +19,8 @@ type Constraint struct {
 
 // Constraint returns the equality constraint that the rule's when
 // expression (after macro expansion) places on one of IndexFields: a
-// top-level conjunct field == "const" or field in ["c1", "c2"]. When
+// top-level conjunct field == "const", field in ["c1", "c2"], or a
+// disjunction of such comparisons of the same field. When
 // several fields are constrained, the first in IndexFields order wins. ok
 // is false when the expression has no such conjunct.
 func (r *Rule) Constraint() (c Constraint, ok bool) {
@@ -36,7 +37,9 @@ func (r *Rule) Constraint() (c Constraint, ok bool) {
 	}
 	for _, f := range IndexFields {
 		if vals, ok := found[f]; ok {
-			return Constraint{Field: f, Values: vals}, true
+			vals = slices.Clone(vals)
+			slices.Sort(vals)
+			return Constraint{Field: f, Values: slices.Compact(vals)}, true
 		}
 	}
 	return Constraint{}, false
@@ -50,13 +53,23 @@ func conjuncts(n ast.Node, out []ast.Node) []ast.Node {
 	return append(out, n)
 }
 
-// equality recognises field == "v", "v" == field and field in [...].
+// equality recognises field == "v", "v" == field, field in [...], and
+// disjunctions of those on one field.
 func equality(n ast.Node) (string, []string, bool) {
 	b, ok := n.(*ast.BinaryNode)
 	if !ok {
 		return "", nil, false
 	}
 	switch b.Operator {
+	case "||", "or":
+		lf, lv, lok := equality(b.Left)
+		rf, rv, rok := equality(b.Right)
+		if !lok || !rok || lf != rf {
+			return "", nil, false
+		}
+		vals := append(slices.Clone(lv), rv...)
+		slices.Sort(vals)
+		return lf, slices.Compact(vals), true
 	case "==":
 		if f, ok := indexIdent(b.Left); ok {
 			if s, ok := b.Right.(*ast.StringNode); ok {
