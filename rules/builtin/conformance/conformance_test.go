@@ -128,18 +128,19 @@ func loadCases(t *testing.T) map[string][]upstreamCase {
 }
 
 // verdict decodes record as one CloudTrail line and reports whether rule
-// fired on any event it yields. detail describes decode problems.
-func verdict(dec *cloudtrail.Decoder, rule *rules.Rule, record []byte) (fired bool, detail string, err error) {
+// fired on any event it yields. bad describes records the decoder
+// rejected; evalErr is the rule's last evaluation error, if any.
+func verdict(dec *cloudtrail.Decoder, rule *rules.Rule, record []byte) (fired bool, bad, evalErr string, err error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, record); err != nil {
-		return false, "", fmt.Errorf("compact record: %w", err)
+		return false, "", "", fmt.Errorf("compact record: %w", err)
 	}
 	buf.WriteByte('\n')
 	m, err := detect.New([]*rules.Rule{rule}, detect.Config{})
 	if err != nil {
-		return false, "", err
+		return false, "", "", err
 	}
-	var bad []string
+	var rejected []string
 	h := ingest.Handler{
 		Event: func(ev *ingest.Event) error {
 			if len(m.Match(ev)) > 0 {
@@ -147,15 +148,15 @@ func verdict(dec *cloudtrail.Decoder, rule *rules.Rule, record []byte) (fired bo
 			}
 			return nil
 		},
-		Bad: func(e *ingest.DecodeError) { bad = append(bad, e.Error()) },
+		Bad: func(e *ingest.DecodeError) { rejected = append(rejected, e.Error()) },
 	}
 	if err := dec.Decode(context.Background(), &buf, "file://conformance", h); err != nil {
-		return false, "", err
+		return false, "", "", err
 	}
 	if st := m.Stats(); len(st.Rules) > 0 && st.Rules[0].Errors > 0 {
-		bad = append(bad, "evaluation error: "+st.Rules[0].LastError)
+		evalErr = st.Rules[0].LastError
 	}
-	return fired, strings.Join(bad, "; "), nil
+	return fired, strings.Join(rejected, "; "), evalErr, nil
 }
 
 func TestPantherCloudTrail(t *testing.T) {
@@ -191,9 +192,12 @@ func TestPantherCloudTrail(t *testing.T) {
 				documented[d.Test] = d.Reason
 			}
 			for _, c := range cs {
-				fired, detail, err := verdict(dec, rule, c.Log)
+				fired, bad, evalErr, err := verdict(dec, rule, c.Log)
 				if err != nil {
 					t.Fatalf("%s: %v", c.TestName, err)
+				}
+				if evalErr != "" {
+					t.Errorf("%q: %s failed to evaluate: %s", c.TestName, p.Vigil, evalErr)
 				}
 				total++
 				_, isDocumented := documented[c.TestName]
@@ -206,7 +210,7 @@ func TestPantherCloudTrail(t *testing.T) {
 					agree++
 				case !isDocumented:
 					t.Errorf("%q: upstream expects %v, %s fired=%v (undocumented disagreement) %s",
-						c.TestName, c.Expected, p.Vigil, fired, detail)
+						c.TestName, c.Expected, p.Vigil, fired, bad)
 				}
 			}
 			for name := range documented {
