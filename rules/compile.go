@@ -365,7 +365,8 @@ var vms = sync.Pool{New: func() any { return new(vm.VM) }}
 func (r *Rule) Compiled() bool { return r.program != nil }
 
 // Eval evaluates the rule's when expression on an event's fields. Errors
-// (a wrong type, a panic in a helper) are returned, never raised.
+// (a wrong type, a panic in a helper) are returned, never raised. Eval is
+// safe for concurrent use.
 func (r *Rule) Eval(fields map[string]any) (ok bool, err error) {
 	if r.program == nil {
 		return false, fmt.Errorf("rule %s is not compiled", r.ID)

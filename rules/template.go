@@ -119,7 +119,9 @@ var ansiRe = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07
 // sanitize removes ANSI escapes, control characters (tabs and newlines
 // become spaces) and bidi controls, and caps the length.
 func sanitize(s string) string {
-	s = ansiRe.ReplaceAllString(s, "")
+	if strings.IndexByte(s, 0x1b) >= 0 {
+		s = ansiRe.ReplaceAllString(s, "")
+	}
 	s = strings.Map(func(r rune) rune {
 		switch {
 		case r == '\t' || r == '\n' || r == '\r':
