@@ -4,13 +4,17 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/vigilsec/vigil/ingest/corpus"
 )
 
-// FuzzLoad feeds arbitrary bytes to the loader as one rule file: it must
-// never panic, must report problems as Diagnostics naming the file, and the
+// FuzzLoad feeds arbitrary bytes to the loader as one rule file, seeded
+// with this package's test rules, a few valid rules and YAML rule files of
+// other formats from the corpus: it must never panic, must report problems as Diagnostics naming the file, and the
 // rules it accepts must evaluate and render without panicking.
 func FuzzLoad(f *testing.F) {
 	err := fs.WalkDir(os.DirFS("testdata"), ".", func(p string, e fs.DirEntry, err error) error {
@@ -33,6 +37,26 @@ func FuzzLoad(f *testing.F) {
 		"eventName": "X", "x": 1.0, "verb": "a", "srcaddr": "10.1.1.1", "dstport": 22,
 		"user":    map[string]any{"username": "u", "groups": []any{"system:masters"}},
 		"records": map[string]any{"SYSCALL": []any{map[string]any{"exe": "/bin/sh"}}},
+	}
+	// Foreign rule formats (Sigma, Falco) are YAML of other shapes: the
+	// loader must reject them cleanly.
+	seeded := 0
+	for _, dir := range []string{"sigma", "falco-k8s-audit"} {
+		root := corpus.Path(f, dir)
+		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() || seeded >= 60 || !(strings.HasSuffix(p, ".yml") || strings.HasSuffix(p, ".yaml")) {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err == nil && len(b) < 64<<10 {
+				f.Add(b)
+				seeded++
+			}
+			return err
+		})
+		if err != nil {
+			f.Fatal(err)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		set, err := Load(fstest.MapFS{"f.yaml": {Data: data}})
