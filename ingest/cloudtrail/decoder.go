@@ -1,17 +1,14 @@
 package cloudtrail
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
-
-	json "github.com/goccy/go-json"
 
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/jsonstream"
 )
 
 // Config configures a Decoder. The zero value is valid.
@@ -46,9 +43,9 @@ func New(c Config) (*Decoder, error) {
 	return &Decoder{max: c.Limits.RecordBytes()}, nil
 }
 
-// containerKeys are the object keys whose array elements are records (or
-// CloudWatch Logs events holding records).
-var containerKeys = []string{"Records", "logEvents"}
+// containerKeys are the object keys whose array elements are records
+// (jsonstream reads the logEvents of CloudWatch Logs envelopes too).
+var containerKeys = []string{"Records"}
 
 // Errors reported for records that are JSON but not CloudTrail.
 var (
@@ -63,69 +60,34 @@ func (d *Decoder) Decode(ctx context.Context, r io.Reader, src string, h ingest.
 	if strings.Contains(src, "CloudTrail-Digest") {
 		return nil
 	}
-	run := &run{src: src, h: h, max: d.max}
-	p := &splitter{ctx: ctx, containers: containerKeys, max: d.max, item: run.item, bad: run.bad}
-	return p.split(r)
+	run := &run{src: src, h: h}
+	c := jsonstream.Config{Containers: containerKeys, MaxRecordBytes: d.max}
+	return jsonstream.Split(ctx, r, c, jsonstream.Handler{Record: run.record, Bad: run.bad})
 }
 
 // run is the state of one Decode call.
 type run struct {
 	src string
 	h   ingest.Handler
-	max int
 }
 
 func (r *run) bad(off int64, line int, err error) {
 	r.h.Report(&ingest.DecodeError{Source: r.src, Line: line, Offset: off, Err: err})
 }
 
-// logEvent is one element of a CloudWatch Logs subscription's logEvents.
-type logEvent struct {
-	ID        string  `json:"id"`
-	Timestamp float64 `json:"timestamp"` // Unix milliseconds
-	Message   *string `json:"message"`
-}
-
-// item turns one JSON value into an event, reports it, or skips it.
-func (r *run) item(it item) error {
-	rec, pos := it.data, it.pos
-	var fallback time.Time
-	if it.in == "logEvents" {
-		if it.ctrl {
-			return nil
-		}
-		var le logEvent
-		if err := unmarshal(it.data, &le); err != nil {
-			r.bad(it.off, it.line, err)
-			return nil
-		}
-		if le.Message == nil {
-			r.bad(it.off, it.line, errNoMessage)
-			return nil
-		}
-		rec = []byte(*le.Message)
-		if le.Timestamp > 0 {
-			fallback = time.UnixMilli(int64(le.Timestamp)).UTC()
-		}
-		if le.ID != "" {
-			pos = "cw:" + le.ID
-		}
-	}
-	if t := bytes.TrimLeft(rec, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		r.bad(it.off, it.line, errNotObject)
-		return nil
-	}
-	var m map[string]any
-	if err := unmarshal(rec, &m); err != nil {
-		r.bad(it.off, it.line, err)
-		return nil
-	}
-	if it.in == "" && skipped(m) {
-		return nil
-	}
-	ev, err := r.event(m, rec, pos, fallback)
+// record turns one JSON object into an event, reports it, or skips it.
+func (r *run) record(rec *jsonstream.Record) error {
+	m, err := rec.Object()
 	if err != nil {
-		r.bad(it.off, it.line, err)
+		r.bad(rec.Offset, rec.Line, err)
+		return nil
+	}
+	if rec.Container == "" && skipped(m) {
+		return nil
+	}
+	ev, err := r.event(m, rec)
+	if err != nil {
+		r.bad(rec.Offset, rec.Line, err)
 		return nil
 	}
 	return r.h.Event(ev)
@@ -142,22 +104,11 @@ func skipped(m map[string]any) bool {
 	return false
 }
 
-// unmarshal decodes JSON b into v, turning a panic of the decoder on
-// hostile input into an error.
-func unmarshal(b []byte, v any) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("invalid JSON: decoder panic: %v", p)
-		}
-	}()
-	return json.Unmarshal(b, v)
-}
-
 // recordKeys are keys of which a CloudTrail record has at least one.
 var recordKeys = []string{"eventVersion", "eventName", "eventSource", "eventID", "eventTime", "userIdentity"}
 
-// event builds the Event of record m, whose bytes are rec.
-func (r *run) event(m map[string]any, rec []byte, pos string, fallback time.Time) (*ingest.Event, error) {
+// event builds the Event of record m, decoded from rec.
+func (r *run) event(m map[string]any, rec *jsonstream.Record) (*ingest.Event, error) {
 	found := false
 	for _, k := range recordKeys {
 		if _, ok := m[k]; ok {
@@ -176,17 +127,17 @@ func (r *run) event(m map[string]any, rec []byte, pos string, fallback time.Time
 		}
 	}
 	ev := &ingest.Event{
-		ID:     str(m, "eventID"),
+		ID:     jsonstream.Str(m, "eventID"),
 		Type:   ingest.TypeCloudTrail,
 		Source: r.src,
 		Fields: m,
-		Raw:    compact(rec),
+		Raw:    rec.Raw,
 		Norm:   normalize(m),
 	}
 	if ev.ID == "" {
-		ev.ID = ingest.StableID(ingest.TypeCloudTrail, r.src, pos)
+		ev.ID = ingest.StableID(ingest.TypeCloudTrail, r.src, rec.Position())
 	}
-	ev.Time = fallback
+	ev.Time = rec.Time
 	for _, k := range []string{"eventTime", "@timestamp"} {
 		if t, ok := parseTime(m[k]); ok {
 			ev.Time = t

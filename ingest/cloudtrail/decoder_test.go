@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/ingest/corpus"
+	"github.com/vigilsec/vigil/ingest/jsonstream"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -233,21 +234,21 @@ func TestBadRecords(t *testing.T) {
 		want  int // events
 		bad   []badPos
 	}{
-		{"broken line", 0, r0 + "\n{\"eventName\":\n" + r1 + "\n", 2, []badPos{{2, n0 + 1, errTruncated}}},
-		{"broken first line", 0, "{\"eventName\":\n" + r0 + "\n" + r1 + "\n", 2, []badPos{{1, 0, errTruncated}}},
-		{"garbage line", 0, r0 + "\nnot json at all\n" + r1, 2, []badPos{{2, n0 + 1, errNotObject}}},
+		{"broken line", 0, r0 + "\n{\"eventName\":\n" + r1 + "\n", 2, []badPos{{2, n0 + 1, jsonstream.ErrTruncated}}},
+		{"broken first line", 0, "{\"eventName\":\n" + r0 + "\n" + r1 + "\n", 2, []badPos{{1, 0, jsonstream.ErrTruncated}}},
+		{"garbage line", 0, r0 + "\nnot json at all\n" + r1, 2, []badPos{{2, n0 + 1, jsonstream.ErrNotObject}}},
 		{"invalid json inside braces", 0, r0 + "\n{\"eventName\" \"x\"}\n" + r1, 2, []badPos{{2, n0 + 1, nil}}},
-		{"broken line after BOM", 0, "\xef\xbb\xbf" + r0 + "\n{\"eventName\":\n", 1, []badPos{{2, 3 + n0 + 1, errTruncated}}},
+		{"broken line after BOM", 0, "\xef\xbb\xbf" + r0 + "\n{\"eventName\":\n", 1, []badPos{{2, 3 + n0 + 1, jsonstream.ErrTruncated}}},
 		{"not cloudtrail", 0, r0 + "\n{\"foo\":1}\n", 1, []badPos{{2, n0 + 1, errNotCloudTrail}}},
 		{"eventName not a string", 0, r0 + "\n{\"eventName\":5}\n", 1, []badPos{{2, n0 + 1, errFieldType}}},
 		{"line too long", 100, r0 + "\n{}\n", 0, []badPos{{1, 0, ingest.ErrRecordTooLarge}, {2, n0 + 1, errNotCloudTrail}}},
 		{"malformed element", 0, `{"Records":[` + r0 + `,{"a" 1},` + r1 + `]}`, 2, []badPos{{0, 12 + n0 + 1, nil}}},
-		{"non-object element", 0, `{"Records":[` + r0 + `,7,` + r1 + `]}`, 2, []badPos{{0, 12 + n0 + 1, errNotObject}}},
-		{"truncated records object", 0, `{"Records":[` + r0 + `,` + r1[:40], 1, []badPos{{0, 12 + n0 + 1, errTruncated}}},
-		{"truncated after element", 0, `{"Records":[` + r0 + `,`, 1, []badPos{{0, 12 + n0 + 1, errTruncated}}},
+		{"non-object element", 0, `{"Records":[` + r0 + `,7,` + r1 + `]}`, 2, []badPos{{0, 12 + n0 + 1, jsonstream.ErrNotObject}}},
+		{"truncated records object", 0, `{"Records":[` + r0 + `,` + r1[:40], 1, []badPos{{0, 12 + n0 + 1, jsonstream.ErrTruncated}}},
+		{"truncated after element", 0, `{"Records":[` + r0 + `,`, 1, []badPos{{0, 12 + n0 + 1, jsonstream.ErrTruncated}}},
 		{"element over cap", len(r1) + 10, `{"Records":[` + r1 + `,` + r0 + `,` + r1 + `]}`, 2, []badPos{{0, 12 + int64(len(r1)) + 1, ingest.ErrRecordTooLarge}}},
-		{"truncated pretty record", 0, "{\n  \"eventName\": \"x\",\n  \"a\": [1, 2", 0, []badPos{{0, 0, errTruncated}}},
-		{"log event without message", 0, `{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1"},{"id":"2","message":` + quote(r0) + `}]}`, 1, []badPos{{0, 43, errNoMessage}}},
+		{"truncated pretty record", 0, "{\n  \"eventName\": \"x\",\n  \"a\": [1, 2", 0, []badPos{{0, 0, jsonstream.ErrTruncated}}},
+		{"log event without message", 0, `{"messageType":"DATA_MESSAGE","logEvents":[{"id":"1"},{"id":"2","message":` + quote(r0) + `}]}`, 1, []badPos{{0, 43, jsonstream.ErrNoMessage}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -469,7 +470,7 @@ func TestSniffCorpus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b[:min(len(b), headBytes)]
+		return b[:min(len(b), 64<<10)]
 	}
 	for _, p := range []string{
 		corpus.Path(t, "otrf-security-datasets", "aws_cloudtrail_ec2_proxy_s3_exfiltration_2020-09-14011940.ndjson"),

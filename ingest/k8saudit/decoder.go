@@ -1,17 +1,14 @@
 package k8saudit
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
-
-	json "github.com/goccy/go-json"
 
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/jsonstream"
 )
 
 // Config configures a Decoder. The zero value is valid.
@@ -47,8 +44,9 @@ func New(c Config) (*Decoder, error) {
 }
 
 // containerKeys are the object keys whose array elements are audit events
-// (EventList items) or CloudWatch Logs events holding audit events.
-var containerKeys = []string{"items", "logEvents"}
+// (EventList items; jsonstream reads the logEvents of CloudWatch Logs
+// envelopes too).
+var containerKeys = []string{"items"}
 
 // Errors reported for JSON objects that are not audit events.
 var (
@@ -62,8 +60,8 @@ var (
 // see the package documentation for the accepted forms.
 func (d *Decoder) Decode(ctx context.Context, r io.Reader, src string, h ingest.Handler) error {
 	run := &run{src: src, h: h}
-	p := &splitter{ctx: ctx, containers: containerKeys, max: d.max, item: run.item, bad: run.bad}
-	return p.split(r)
+	c := jsonstream.Config{Containers: containerKeys, MaxRecordBytes: d.max}
+	return jsonstream.Split(ctx, r, c, jsonstream.Handler{Record: run.record, Bad: run.bad})
 }
 
 // run is the state of one Decode call.
@@ -76,55 +74,21 @@ func (r *run) bad(off int64, line int, err error) {
 	r.h.Report(&ingest.DecodeError{Source: r.src, Line: line, Offset: off, Err: err})
 }
 
-// logEvent is one element of a CloudWatch Logs subscription's logEvents.
-type logEvent struct {
-	ID        string  `json:"id"`
-	Timestamp float64 `json:"timestamp"` // Unix milliseconds
-	Message   *string `json:"message"`
-}
-
-// item turns one JSON value into an event, reports it, or skips it.
-func (r *run) item(it item) error {
-	rec, pos := it.data, it.pos
-	var fallback time.Time
-	if it.in == "logEvents" {
-		if it.ctrl {
-			return nil
-		}
-		var le logEvent
-		if err := unmarshal(it.data, &le); err != nil {
-			r.bad(it.off, it.line, err)
-			return nil
-		}
-		if le.Message == nil {
-			r.bad(it.off, it.line, errNoMessage)
-			return nil
-		}
-		rec = []byte(*le.Message)
-		if le.Timestamp > 0 {
-			fallback = time.UnixMilli(int64(le.Timestamp)).UTC()
-		}
-		if le.ID != "" {
-			pos = "cw:" + le.ID
-		}
-	}
-	if t := bytes.TrimLeft(rec, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		r.bad(it.off, it.line, errNotObject)
+// record turns one JSON object into an event, reports it, or skips it.
+func (r *run) record(rec *jsonstream.Record) error {
+	m, err := rec.Object()
+	if err != nil {
+		r.bad(rec.Offset, rec.Line, err)
 		return nil
 	}
-	var m map[string]any
-	if err := unmarshal(rec, &m); err != nil {
-		r.bad(it.off, it.line, err)
-		return nil
-	}
-	if it.in == "" && skipped(m) {
+	if rec.Container == "" && skipped(m) {
 		return nil
 	}
 	if err := check(m); err != nil {
-		r.bad(it.off, it.line, err)
+		r.bad(rec.Offset, rec.Line, err)
 		return nil
 	}
-	return r.h.Event(r.event(m, rec, pos, fallback))
+	return r.h.Event(r.event(m, rec))
 }
 
 // skipped reports top-level objects that hold no events: an EventList
@@ -134,17 +98,6 @@ func skipped(m map[string]any) bool {
 		return true
 	}
 	return m["kind"] == "EventList"
-}
-
-// unmarshal decodes JSON b into v, turning a panic of the decoder on
-// hostile input into an error.
-func unmarshal(b []byte, v any) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("invalid JSON: decoder panic: %v", p)
-		}
-	}()
-	return json.Unmarshal(b, v)
 }
 
 // eventKeys are keys of which an audit event has at least one.
@@ -182,23 +135,23 @@ func check(m map[string]any) error {
 	return nil
 }
 
-// event builds the Event of audit event m, whose bytes are rec.
-func (r *run) event(m map[string]any, rec []byte, pos string, fallback time.Time) *ingest.Event {
+// event builds the Event of audit event m, decoded from rec.
+func (r *run) event(m map[string]any, rec *jsonstream.Record) *ingest.Event {
 	ev := &ingest.Event{
 		Type:   ingest.TypeK8sAudit,
 		Source: r.src,
 		Fields: m,
-		Raw:    compact(rec),
+		Raw:    rec.Raw,
 		Norm:   normalize(m),
-		Time:   fallback,
+		Time:   rec.Time,
 	}
-	if id := str(m, "auditID"); id != "" {
-		ev.ID = ingest.StableID(ingest.TypeK8sAudit, id, str(m, "stage"))
+	if id := jsonstream.Str(m, "auditID"); id != "" {
+		ev.ID = ingest.StableID(ingest.TypeK8sAudit, id, jsonstream.Str(m, "stage"))
 	} else {
-		ev.ID = ingest.StableID(ingest.TypeK8sAudit, r.src, pos)
+		ev.ID = ingest.StableID(ingest.TypeK8sAudit, r.src, rec.Position())
 	}
 	for _, k := range []string{"stageTimestamp", "requestReceivedTimestamp", "timestamp"} {
-		if t, ok := parseTime(m[k]); ok {
+		if t, ok := jsonstream.ParseTime(jsonstream.Str(m, k)); ok {
 			ev.Time = t
 			break
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/ingest/corpus"
+	"github.com/vigilsec/vigil/ingest/jsonstream"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -212,12 +213,12 @@ func TestBadRecords(t *testing.T) {
 		{"other api version", 0, r0 + "\n" + `{"apiVersion":"v1","verb":"get"}`, 1, []badPos{{2, n0 + 1, errVersion}}},
 		{"verb not a string", 0, r0 + "\n" + `{"kind":"Event","verb":["get"]}`, 1, []badPos{{2, n0 + 1, errFieldType}}},
 		{"no audit keys", 0, r0 + "\n{}\n", 1, []badPos{{2, n0 + 1, errNotEvent}}},
-		{"broken line", 0, r0 + "\n{\"kind\":\"Event\",\n" + r1, 2, []badPos{{2, n0 + 1, errTruncated}}},
-		{"broken first line", 0, "{\"kind\":\"Event\",\n" + r0 + "\n" + r1, 2, []badPos{{1, 0, errTruncated}}},
+		{"broken line", 0, r0 + "\n{\"kind\":\"Event\",\n" + r1, 2, []badPos{{2, n0 + 1, jsonstream.ErrTruncated}}},
+		{"broken first line", 0, "{\"kind\":\"Event\",\n" + r0 + "\n" + r1, 2, []badPos{{1, 0, jsonstream.ErrTruncated}}},
 		{"line too long", len(r1) + 10, r1 + "\n" + r0 + "\n" + r1, 2, []badPos{{2, int64(len(r1)) + 1, ingest.ErrRecordTooLarge}}},
 		{"malformed item", 0, list + r0 + `,{"kind":}` + `,` + r1 + `]}`, 2, []badPos{{0, nl + n0 + 1, nil}}},
 		{"kind 0 item", 0, list + r0 + `,{"kind":0},` + r1 + `]}`, 2, []badPos{{0, nl + n0 + 1, errKind}}},
-		{"truncated list", 0, list + r0 + `,` + r1[:50], 1, []badPos{{0, nl + n0 + 1, errTruncated}}},
+		{"truncated list", 0, list + r0 + `,` + r1[:50], 1, []badPos{{0, nl + n0 + 1, jsonstream.ErrTruncated}}},
 		{"item over cap", len(r1) + 10, list + r1 + `,` + r0 + `,` + r1 + `]}`, 2, []badPos{{0, nl + int64(len(r1)) + 1, ingest.ErrRecordTooLarge}}},
 	}
 	for _, tc := range tests {
@@ -417,7 +418,7 @@ func TestSniffCorpus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return b[:min(len(b), headBytes)]
+		return b[:min(len(b), 64<<10)]
 	}
 	for _, p := range falcoTraces(t) {
 		if want := filepath.Base(p) != "fal_01_003.json"; Sniff(head(p)) != want {

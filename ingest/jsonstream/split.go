@@ -1,8 +1,4 @@
-package k8saudit
-
-// This file splits a byte stream into JSON records without holding more
-// than one capped record in memory. The cloudtrail package carries the same
-// splitter; they differ only in their container keys.
+package jsonstream
 
 import (
 	"bufio"
@@ -11,15 +7,19 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/vigilsec/vigil/ingest"
 )
 
 // Errors reported for malformed input.
 var (
-	errTruncated = errors.New("input ends inside a JSON value")
-	errNotObject = errors.New("record is not a JSON object")
-	errNoMessage = errors.New("log event has no message")
+	// ErrTruncated is reported for a value cut off by the end of the input.
+	ErrTruncated = errors.New("input ends inside a JSON value")
+	// ErrNotObject is reported for a record that is not a JSON object.
+	ErrNotObject = errors.New("record is not a JSON object")
+	// ErrNoMessage is reported for a CloudWatch Logs event without message.
+	ErrNoMessage = errors.New("log event has no message")
 )
 
 // errEnd stops the splitter after a value broken by the end of the input
@@ -30,40 +30,127 @@ var errEnd = errors.New("end of input inside a value")
 // stream mode.
 const headBytes = 64 << 10
 
-// item is one JSON value found by the splitter.
-type item struct {
-	data []byte // the value's bytes, valid until the handler returns
-	off  int64  // offset of the value's first byte in the stream
-	line int    // 1-based line number in line-oriented input, else 0
-	in   string // container key the value was an element of, "" at top level
-	ctrl bool   // the enclosing object has messageType CONTROL_MESSAGE
-	pos  string // the position used for IDs: line number or "@offset"
+// logEvents is the container key of a CloudWatch Logs subscription
+// envelope, whose elements hold records in their messages.
+const logEvents = "logEvents"
+
+// Config configures Split.
+type Config struct {
+	// Containers are the object keys whose array value holds records, such
+	// as "Records" (CloudTrail) or "items" (a Kubernetes EventList). The
+	// key "logEvents" is always a container: its elements are CloudWatch
+	// Logs events whose messages are records.
+	Containers []string
+	// MaxRecordBytes caps one record, line or container element; a longer
+	// one is reported as ingest.ErrRecordTooLarge and skipped. Zero means
+	// ingest.DefaultMaxRecordBytes.
+	MaxRecordBytes int
 }
 
-// splitter finds the records of a stream. Input is read in one of two
-// modes, chosen from the stream's first bytes:
+// Handler receives what Split finds.
+type Handler struct {
+	// Record receives each JSON object that is a record. The Record is
+	// reused after Record returns, except for its Raw bytes. A non-nil
+	// error stops Split and is returned.
+	Record func(*Record) error
+	// Bad receives each malformed record with its byte offset in the
+	// stream and its line number (0 in stream mode). Nil means ignore.
+	Bad func(off int64, line int, err error)
+}
+
+// Record is one JSON object found by Split.
+type Record struct {
+	// Raw is the object without insignificant white space. It is a slice
+	// of its own, which the handler may keep.
+	Raw []byte
+	// Offset is the byte offset of the record's start in the stream; for
+	// the message of a CloudWatch Logs event, that of the event.
+	Offset int64
+	// Line is the 1-based line number in line mode, else 0.
+	Line int
+	// Container is the key of the container array the record was an
+	// element of ("logEvents" for the message of a CloudWatch Logs event),
+	// "" for a value at the top level or in a top-level array.
+	Container string
+	// Time is the timestamp of the CloudWatch Logs event whose message the
+	// record is, in UTC; zero otherwise.
+	Time time.Time
+
+	first bool   // the first top-level value of its line
+	cwID  string // id of the CloudWatch Logs event, if any
+	data  []byte // the record's bytes as found, valid until the handler returns
+}
+
+// Position returns the record's position for stable IDs: "cw:" and the
+// CloudWatch Logs event id for the message of such an event, the line
+// number for the first top-level value of a line, else "@" and the
+// record's byte offset.
+func (r *Record) Position() string {
+	switch {
+	case r.cwID != "":
+		return "cw:" + r.cwID
+	case r.first:
+		return strconv.Itoa(r.Line)
+	}
+	return "@" + strconv.FormatInt(r.Offset, 10)
+}
+
+// Split reads the JSON records of r until its end, passing each to
+// h.Record and each malformed one to h.Bad, and returns nil at the end of
+// r, the error of h.Record, ctx.Err() or a read error.
 //
-//   - line mode (NDJSON): each line is split on its own, so a broken line
-//     never affects the next one; positions are line numbers.
+// The input is read in one of two modes, chosen from the stream's first
+// bytes:
+//
+//   - line mode (NDJSON): when the stream starts with a one-line object
+//     that is not a container (or with a broken line followed by one),
+//     each line is split on its own, so a broken line never affects the
+//     next one;
 //   - stream mode: JSON values follow each other regardless of line breaks
-//     (a pretty-printed record, a top-level array, an `{"items":[…]}`
-//     object of any size, concatenated objects); positions are offsets.
+//     (a pretty-printed record, a top-level array, a container object of
+//     any size, concatenated objects).
 //
-// In both modes an object with a container key (items, logEvents)
-// whose value is an array is not a record: its elements are streamed one
-// by one, each capped at max bytes, and its other members are skipped.
+// In both modes an object with a container key whose value is an array is
+// not a record: its elements are streamed one by one, each capped on its
+// own, and its other members are skipped. A CloudWatch Logs envelope whose
+// messageType is CONTROL_MESSAGE yields nothing. A value cut off by the end
+// of the input is reported as ErrTruncated at its start and ends the
+// split; what came before it is kept. A byte-order mark is skipped.
+func Split(ctx context.Context, r io.Reader, c Config, h Handler) error {
+	p := &splitter{ctx: ctx, containers: c.Containers, max: c.MaxRecordBytes, h: h}
+	if p.max <= 0 {
+		p.max = ingest.DefaultMaxRecordBytes
+	}
+	if p.h.Bad == nil {
+		p.h.Bad = func(int64, int, error) {}
+	}
+	return p.split(r)
+}
+
+// item is one JSON value found by the splitter.
+type item struct {
+	data  []byte // the value's bytes, valid until the handler returns
+	off   int64  // offset of the value's first byte in the stream
+	line  int    // 1-based line number in line-oriented input, else 0
+	in    string // container key the value was an element of, "" at top level
+	ctrl  bool   // the enclosing object has messageType CONTROL_MESSAGE
+	first bool   // the first top-level value of its line
+}
+
+// splitter finds the records of a stream (see Split).
 type splitter struct {
 	ctx        context.Context
 	containers []string // object keys whose array elements are records
 	max        int
-	item       func(item) error
-	bad        func(off int64, line int, err error)
+	h          Handler
+	probe      bool // only telling the shape of a line: nothing is passed or reported
 
 	nth  int    // top-level values seen on the current line
 	junk bool   // the previous top-level token was reported as garbage
 	obj  []byte // recording buffers, reused
 	elem []byte
 	key  []byte
+	rec  Record // passed to h.Record, reused
 }
 
 // split reads r to its end.
@@ -83,6 +170,13 @@ func (p *splitter) split(r io.Reader) error {
 	}
 	s := &scanner{src: br, buf: make([]byte, headBytes), base: base, max: p.max}
 	return p.run(s, 0)
+}
+
+// bad reports a malformed record.
+func (p *splitter) bad(off int64, line int, err error) {
+	if !p.probe {
+		p.h.Bad(off, line, err)
+	}
 }
 
 // lineOriented reports whether head, the start of a stream of headBytes
@@ -130,13 +224,7 @@ func (p *splitter) oneLine(line []byte) int {
 	if line[0] != '{' {
 		return broken
 	}
-	probe := &splitter{
-		ctx:        context.Background(),
-		containers: p.containers,
-		max:        p.max,
-		item:       func(item) error { return nil },
-		bad:        func(int64, int, error) {},
-	}
+	probe := &splitter{ctx: context.Background(), containers: p.containers, max: p.max, probe: true}
 	if container, _ := probe.object(&scanner{buf: line, w: len(line), max: p.max}, 0, false); container {
 		return oneContainer // complete, or the opening line of a pretty-printed one
 	}
@@ -201,7 +289,7 @@ func (p *splitter) run(s *scanner, line int) error {
 			if s.value() != nil {
 				err = p.truncated(s, start, line)
 			} else if !p.junk {
-				p.bad(start, line, errNotObject)
+				p.bad(start, line, ErrNotObject)
 			}
 			p.junk = true
 		}
@@ -221,17 +309,8 @@ func (p *splitter) truncated(s *scanner, start int64, line int) error {
 	if err := s.ioErr(); err != nil {
 		return err
 	}
-	p.bad(start, line, errTruncated)
+	p.bad(start, line, ErrTruncated)
 	return errEnd
-}
-
-// position returns the position of a value for stable IDs: the line number
-// for the first top-level value of a line, else "@" and its offset.
-func (p *splitter) position(off int64, line int, top bool) string {
-	if line > 0 && top && p.nth == 1 {
-		return strconv.Itoa(line)
-	}
-	return "@" + strconv.FormatInt(off, 10)
 }
 
 // array splits a top-level array: its object elements are read as
@@ -257,7 +336,7 @@ func (p *splitter) array(s *scanner, line int) error {
 			if s.value() != nil {
 				return p.truncated(s, start, line)
 			}
-			p.bad(start, line, errNotObject)
+			p.bad(start, line, ErrNotObject)
 		}
 	}
 }
@@ -286,7 +365,7 @@ func (p *splitter) object(s *scanner, line int, top bool) (container bool, err e
 				p.bad(start, line, ingest.ErrRecordTooLarge)
 				return false, nil
 			}
-			return false, p.item(item{data: p.obj, off: start, line: line, pos: p.position(start, line, top)})
+			return false, p.item(item{data: p.obj, off: start, line: line, first: line > 0 && top && p.nth == 1})
 		case ',':
 			s.r++
 		case '"':
@@ -304,6 +383,9 @@ func (p *splitter) object(s *scanner, line int, top bool) (container bool, err e
 			switch {
 			case s.buf[s.r] == '[' && p.isContainer(p.key):
 				container = true
+				if p.probe {
+					return true, nil
+				}
 				s.stop()
 				if err := p.elements(s, line, string(p.key), ctrl); err != nil {
 					return true, err
@@ -330,6 +412,9 @@ func (p *splitter) object(s *scanner, line int, top bool) (container bool, err e
 
 // isContainer reports whether key names a container array.
 func (p *splitter) isContainer(key []byte) bool {
+	if string(key) == logEvents {
+		return true
+	}
 	for _, c := range p.containers {
 		if string(key) == c {
 			return true
@@ -367,243 +452,51 @@ func (p *splitter) elements(s *scanner, line int, key string, ctrl bool) error {
 		case s.over:
 			p.bad(start, line, ingest.ErrRecordTooLarge)
 		default:
-			it := item{data: p.elem, off: start, line: line, in: key, ctrl: ctrl, pos: p.position(start, line, false)}
-			if err := p.item(it); err != nil {
+			if err := p.item(item{data: p.elem, off: start, line: line, in: key, ctrl: ctrl}); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// scanner walks JSON bytes read from src (or held in buf when src is nil),
-// copying the bytes it consumes into a recording buffer while one is set.
-type scanner struct {
-	src  io.Reader
-	buf  []byte
-	r, w int   // buf[r:w] is not consumed yet
-	base int64 // stream offset of buf[0]
-	err  error // sticky error of src, io.EOF at its end
-
-	rec  *[]byte // where consumed bytes go; nil when not recording
-	mark int     // buf[mark:r] consumed, not yet recorded
-	max  int     // cap of one recording
-	over bool    // the recording exceeded max and was dropped
+// logEvent is one element of a CloudWatch Logs subscription's logEvents.
+type logEvent struct {
+	ID        string  `json:"id"`
+	Timestamp float64 `json:"timestamp"` // Unix milliseconds
+	Message   *string `json:"message"`
 }
 
-// pos returns the stream offset of the next byte.
-func (s *scanner) pos() int64 { return s.base + int64(s.r) }
-
-// ioErr returns the read error that ended s, nil at a clean end.
-func (s *scanner) ioErr() error {
-	if errors.Is(s.err, io.EOF) {
+// item passes the record of one JSON value to the handler, reports it, or
+// skips it.
+func (p *splitter) item(it item) error {
+	if p.probe {
 		return nil
 	}
-	return s.err
-}
-
-// record starts copying consumed bytes into *dst, emptied first.
-func (s *scanner) record(dst *[]byte) {
-	*dst = (*dst)[:0]
-	s.rec, s.mark, s.over = dst, s.r, false
-}
-
-// stop ends the recording.
-func (s *scanner) stop() {
-	s.flush()
-	s.rec = nil
-}
-
-// flush moves buf[mark:r] into the recording, or drops the recording once
-// it would exceed the cap.
-func (s *scanner) flush() {
-	if s.rec != nil && !s.over && s.mark < s.r {
-		if len(*s.rec)+s.r-s.mark > s.max {
-			s.over = true
-			*s.rec = (*s.rec)[:0]
-		} else {
-			*s.rec = append(*s.rec, s.buf[s.mark:s.r]...)
+	rec := &p.rec
+	*rec = Record{Offset: it.off, Line: it.line, Container: it.in, first: it.first, data: it.data}
+	if it.in == logEvents {
+		if it.ctrl {
+			return nil
 		}
-	}
-	s.mark = s.r
-}
-
-// fill makes sure buf[r:w] is not empty, reading from src when needed. It
-// returns false at the end of the input or on a read error.
-func (s *scanner) fill() bool {
-	if s.r < s.w {
-		return true
-	}
-	if s.src == nil || s.err != nil {
-		return false
-	}
-	s.flush()
-	s.base += int64(s.w)
-	s.r, s.w, s.mark = 0, 0, 0
-	for tries := 0; s.w == 0; tries++ {
-		if tries == 100 {
-			s.err = io.ErrNoProgress
-			return false
+		var le logEvent
+		if err := unmarshal(it.data, &le); err != nil {
+			p.bad(it.off, it.line, err)
+			return nil
 		}
-		n, err := s.src.Read(s.buf)
-		s.w = n
-		if err != nil {
-			s.err = err
-			break
+		if le.Message == nil {
+			p.bad(it.off, it.line, ErrNoMessage)
+			return nil
 		}
-	}
-	return s.w > 0
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-// skipSpace consumes white space; it returns false at the end of input.
-func (s *scanner) skipSpace() bool {
-	for s.fill() {
-		for s.r < s.w {
-			if !isSpace(s.buf[s.r]) {
-				return true
-			}
-			s.r++
+		rec.data = []byte(*le.Message)
+		if le.Timestamp > 0 {
+			rec.Time = time.UnixMilli(int64(le.Timestamp)).UTC()
 		}
+		rec.cwID = le.ID
 	}
-	return false
-}
-
-// value consumes one JSON value, structurally: brackets are balanced and
-// strings skipped, but the content is not validated. It fails with
-// errTruncated when the input ends first.
-func (s *scanner) value() error {
-	if !s.fill() {
-		return errTruncated
+	if t := bytes.TrimLeft(rec.data, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		p.bad(it.off, it.line, ErrNotObject)
+		return nil
 	}
-	switch s.buf[s.r] {
-	case '{', '[':
-		return s.composite()
-	case '"':
-		s.r++
-		return s.str(nil)
-	}
-	s.literal()
-	return nil
-}
-
-// composite consumes an object or array.
-func (s *scanner) composite() error {
-	depth := 0
-	inStr, esc := false, false
-	for s.fill() {
-		buf, w := s.buf, s.w
-		for i := s.r; i < w; i++ {
-			c := buf[i]
-			if inStr {
-				switch {
-				case esc:
-					esc = false
-				case c == '\\':
-					esc = true
-				case c == '"':
-					inStr = false
-				}
-				continue
-			}
-			switch c {
-			case '"':
-				inStr = true
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.r = i + 1
-					return nil
-				}
-			}
-		}
-		s.r = w
-	}
-	return errTruncated
-}
-
-// maxKey caps the bytes of a string kept by str; longer strings are never
-// keys the splitter looks for.
-const maxKey = 64
-
-// str consumes the rest of a string whose opening quote was consumed,
-// appending up to maxKey bytes of its raw content to *dst when dst is set.
-func (s *scanner) str(dst *[]byte) error {
-	esc := false
-	for s.fill() {
-		start := s.r
-		for i := s.r; i < s.w; i++ {
-			c := s.buf[i]
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				s.keep(dst, s.buf[start:i])
-				s.r = i + 1
-				return nil
-			}
-		}
-		s.keep(dst, s.buf[start:s.w])
-		s.r = s.w
-	}
-	return errTruncated
-}
-
-func (s *scanner) keep(dst *[]byte, b []byte) {
-	if dst != nil && len(*dst)+len(b) <= maxKey {
-		*dst = append(*dst, b...)
-	} else if dst != nil {
-		*dst = append((*dst)[:0], 0) // never equal to a key
-	}
-}
-
-// literal consumes a number, true, false, null or stray bytes up to the
-// next delimiter, and at least one byte.
-func (s *scanner) literal() {
-	n := 0
-	for s.fill() {
-		for s.r < s.w {
-			switch s.buf[s.r] {
-			case ' ', '\t', '\r', '\n', ',', ':', '[', ']', '{', '}', '"':
-				if n == 0 {
-					s.r++
-				}
-				return
-			}
-			s.r++
-			n++
-		}
-	}
-}
-
-// compact returns a copy of the valid JSON b without insignificant white
-// space.
-func compact(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	inStr, esc := false, false
-	start := 0
-	for i, c := range b {
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		if c == '"' {
-			inStr = true
-		} else if isSpace(c) {
-			out = append(out, b[start:i]...)
-			start = i + 1
-		}
-	}
-	return append(out, b[start:]...)
+	rec.Raw = compact(rec.data)
+	return p.h.Record(rec)
 }

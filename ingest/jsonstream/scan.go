@@ -1,0 +1,239 @@
+package jsonstream
+
+import (
+	"errors"
+	"io"
+)
+
+// scanner walks JSON bytes read from src (or held in buf when src is nil),
+// copying the bytes it consumes into a recording buffer while one is set.
+type scanner struct {
+	src  io.Reader
+	buf  []byte
+	r, w int   // buf[r:w] is not consumed yet
+	base int64 // stream offset of buf[0]
+	err  error // sticky error of src, io.EOF at its end
+
+	rec  *[]byte // where consumed bytes go; nil when not recording
+	mark int     // buf[mark:r] consumed, not yet recorded
+	max  int     // cap of one recording
+	over bool    // the recording exceeded max and was dropped
+}
+
+// pos returns the stream offset of the next byte.
+func (s *scanner) pos() int64 { return s.base + int64(s.r) }
+
+// ioErr returns the read error that ended s, nil at a clean end.
+func (s *scanner) ioErr() error {
+	if errors.Is(s.err, io.EOF) {
+		return nil
+	}
+	return s.err
+}
+
+// record starts copying consumed bytes into *dst, emptied first.
+func (s *scanner) record(dst *[]byte) {
+	*dst = (*dst)[:0]
+	s.rec, s.mark, s.over = dst, s.r, false
+}
+
+// stop ends the recording.
+func (s *scanner) stop() {
+	s.flush()
+	s.rec = nil
+}
+
+// flush moves buf[mark:r] into the recording, or drops the recording once
+// it would exceed the cap.
+func (s *scanner) flush() {
+	if s.rec != nil && !s.over && s.mark < s.r {
+		if len(*s.rec)+s.r-s.mark > s.max {
+			s.over = true
+			*s.rec = (*s.rec)[:0]
+		} else {
+			*s.rec = append(*s.rec, s.buf[s.mark:s.r]...)
+		}
+	}
+	s.mark = s.r
+}
+
+// fill makes sure buf[r:w] is not empty, reading from src when needed. It
+// returns false at the end of the input or on a read error.
+func (s *scanner) fill() bool {
+	if s.r < s.w {
+		return true
+	}
+	if s.src == nil || s.err != nil {
+		return false
+	}
+	s.flush()
+	s.base += int64(s.w)
+	s.r, s.w, s.mark = 0, 0, 0
+	for tries := 0; s.w == 0; tries++ {
+		if tries == 100 {
+			s.err = io.ErrNoProgress
+			return false
+		}
+		n, err := s.src.Read(s.buf)
+		s.w = n
+		if err != nil {
+			s.err = err
+			break
+		}
+	}
+	return s.w > 0
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// skipSpace consumes white space; it returns false at the end of input.
+func (s *scanner) skipSpace() bool {
+	for s.fill() {
+		for s.r < s.w {
+			if !isSpace(s.buf[s.r]) {
+				return true
+			}
+			s.r++
+		}
+	}
+	return false
+}
+
+// value consumes one JSON value, structurally: brackets are balanced and
+// strings skipped, but the content is not validated. It fails with
+// ErrTruncated when the input ends first.
+func (s *scanner) value() error {
+	if !s.fill() {
+		return ErrTruncated
+	}
+	switch s.buf[s.r] {
+	case '{', '[':
+		return s.composite()
+	case '"':
+		s.r++
+		return s.str(nil)
+	}
+	s.literal()
+	return nil
+}
+
+// composite consumes an object or array.
+func (s *scanner) composite() error {
+	depth := 0
+	inStr, esc := false, false
+	for s.fill() {
+		buf, w := s.buf, s.w
+		for i := s.r; i < w; i++ {
+			c := buf[i]
+			if inStr {
+				switch {
+				case esc:
+					esc = false
+				case c == '\\':
+					esc = true
+				case c == '"':
+					inStr = false
+				}
+				continue
+			}
+			switch c {
+			case '"':
+				inStr = true
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.r = i + 1
+					return nil
+				}
+			}
+		}
+		s.r = w
+	}
+	return ErrTruncated
+}
+
+// maxKey caps the bytes of a string kept by str; longer strings are never
+// keys the splitter looks for.
+const maxKey = 64
+
+// str consumes the rest of a string whose opening quote was consumed,
+// appending up to maxKey bytes of its raw content to *dst when dst is set.
+func (s *scanner) str(dst *[]byte) error {
+	esc := false
+	for s.fill() {
+		start := s.r
+		for i := s.r; i < s.w; i++ {
+			c := s.buf[i]
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				s.keep(dst, s.buf[start:i])
+				s.r = i + 1
+				return nil
+			}
+		}
+		s.keep(dst, s.buf[start:s.w])
+		s.r = s.w
+	}
+	return ErrTruncated
+}
+
+func (s *scanner) keep(dst *[]byte, b []byte) {
+	if dst != nil && len(*dst)+len(b) <= maxKey {
+		*dst = append(*dst, b...)
+	} else if dst != nil {
+		*dst = append((*dst)[:0], 0) // never equal to a key
+	}
+}
+
+// literal consumes a number, true, false, null or stray bytes up to the
+// next delimiter, and at least one byte.
+func (s *scanner) literal() {
+	n := 0
+	for s.fill() {
+		for s.r < s.w {
+			switch s.buf[s.r] {
+			case ' ', '\t', '\r', '\n', ',', ':', '[', ']', '{', '}', '"':
+				if n == 0 {
+					s.r++
+				}
+				return
+			}
+			s.r++
+			n++
+		}
+	}
+}
+
+// compact returns a copy of the valid JSON b without insignificant white
+// space.
+func compact(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	inStr, esc := false, false
+	start := 0
+	for i, c := range b {
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		if c == '"' {
+			inStr = true
+		} else if isSpace(c) {
+			out = append(out, b[start:i]...)
+			start = i + 1
+		}
+	}
+	return append(out, b[start:]...)
+}
