@@ -18,6 +18,9 @@ type scanner struct {
 	mark int     // buf[mark:r] consumed, not yet recorded
 	max  int     // cap of one recording
 	over bool    // the recording exceeded max and was dropped
+	// spaced is set when white space outside strings was consumed since
+	// the recording started: the recording is not compact.
+	spaced bool
 }
 
 // pos returns the stream offset of the next byte.
@@ -34,7 +37,7 @@ func (s *scanner) ioErr() error {
 // record starts copying consumed bytes into *dst, emptied first.
 func (s *scanner) record(dst *[]byte) {
 	*dst = (*dst)[:0]
-	s.rec, s.mark, s.over = dst, s.r, false
+	s.rec, s.mark, s.over, s.spaced = dst, s.r, false, false
 }
 
 // stop ends the recording.
@@ -89,11 +92,14 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 // skipSpace consumes white space; it returns false at the end of input.
 func (s *scanner) skipSpace() bool {
 	for s.fill() {
-		for s.r < s.w {
+		if !isSpace(s.buf[s.r]) {
+			return true
+		}
+		s.spaced = true
+		for s.r++; s.r < s.w; s.r++ {
 			if !isSpace(s.buf[s.r]) {
 				return true
 			}
-			s.r++
 		}
 	}
 	return false
@@ -117,25 +123,37 @@ func (s *scanner) value() error {
 	return nil
 }
 
+// inString marks the bytes that end a run of plain string content: the
+// closing quote and the backslash of an escape.
+var inString = [256]bool{'"': true, '\\': true}
+
 // composite consumes an object or array.
 func (s *scanner) composite() error {
 	depth := 0
 	inStr, esc := false, false
 	for s.fill() {
-		buf, w := s.buf, s.w
-		for i := s.r; i < w; i++ {
-			c := buf[i]
+		buf := s.buf[:s.w]
+		i := s.r
+		for i < len(buf) {
 			if inStr {
-				switch {
-				case esc:
+				if esc {
 					esc = false
-				case c == '\\':
-					esc = true
-				case c == '"':
-					inStr = false
+					i++
+					continue
 				}
+				for i < len(buf) && !inString[buf[i]] {
+					i++
+				}
+				if i == len(buf) {
+					break
+				}
+				esc = buf[i] == '\\'
+				inStr = esc
+				i++
 				continue
 			}
+			c := buf[i]
+			i++
 			switch c {
 			case '"':
 				inStr = true
@@ -144,12 +162,14 @@ func (s *scanner) composite() error {
 			case '}', ']':
 				depth--
 				if depth == 0 {
-					s.r = i + 1
+					s.r = i
 					return nil
 				}
+			case ' ', '\t', '\r', '\n':
+				s.spaced = true
 			}
 		}
-		s.r = w
+		s.r = len(buf)
 	}
 	return ErrTruncated
 }
@@ -163,22 +183,30 @@ const maxKey = 64
 func (s *scanner) str(dst *[]byte) error {
 	esc := false
 	for s.fill() {
-		start := s.r
-		for i := s.r; i < s.w; i++ {
-			c := s.buf[i]
-			switch {
-			case esc:
+		buf := s.buf[:s.w]
+		start, i := s.r, s.r
+		for i < len(buf) {
+			if esc {
 				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				s.keep(dst, s.buf[start:i])
+				i++
+				continue
+			}
+			for i < len(buf) && !inString[buf[i]] {
+				i++
+			}
+			if i == len(buf) {
+				break
+			}
+			if buf[i] == '"' {
+				s.keep(dst, buf[start:i])
 				s.r = i + 1
 				return nil
 			}
+			esc = true
+			i++
 		}
-		s.keep(dst, s.buf[start:s.w])
-		s.r = s.w
+		s.keep(dst, buf[start:])
+		s.r = len(buf)
 	}
 	return ErrTruncated
 }
@@ -210,10 +238,10 @@ func (s *scanner) literal() {
 	}
 }
 
-// compact returns a copy of the valid JSON b without insignificant white
-// space.
+// compact returns the valid JSON b without insignificant white space: b
+// itself when it has none, else a new slice.
 func compact(b []byte) []byte {
-	out := make([]byte, 0, len(b))
+	var out []byte
 	inStr, esc := false, false
 	start := 0
 	for i, c := range b {
@@ -231,9 +259,15 @@ func compact(b []byte) []byte {
 		if c == '"' {
 			inStr = true
 		} else if isSpace(c) {
+			if out == nil {
+				out = make([]byte, 0, len(b)-1)
+			}
 			out = append(out, b[start:i]...)
 			start = i + 1
 		}
+	}
+	if out == nil {
+		return b
 	}
 	return append(out, b[start:]...)
 }

@@ -79,6 +79,9 @@ type Record struct {
 	first bool   // the first top-level value of its line
 	cwID  string // id of the CloudWatch Logs event, if any
 	data  []byte // the record's bytes as found, valid until the handler returns
+	// spaced is set when data has insignificant white space: Raw is
+	// compacted from it, else Raw holds the same bytes.
+	spaced bool
 }
 
 // Position returns the record's position for stable IDs: "cw:" and the
@@ -135,6 +138,8 @@ type item struct {
 	in    string // container key the value was an element of, "" at top level
 	ctrl  bool   // the enclosing object has messageType CONTROL_MESSAGE
 	first bool   // the first top-level value of its line
+	// spaced is set when data may have white space outside strings.
+	spaced bool
 }
 
 // splitter finds the records of a stream (see Split).
@@ -365,7 +370,7 @@ func (p *splitter) object(s *scanner, line int, top bool) (container bool, err e
 				p.bad(start, line, ingest.ErrRecordTooLarge)
 				return false, nil
 			}
-			return false, p.item(item{data: p.obj, off: start, line: line, first: line > 0 && top && p.nth == 1})
+			return false, p.item(item{data: p.obj, off: start, line: line, first: line > 0 && top && p.nth == 1, spaced: s.spaced})
 		case ',':
 			s.r++
 		case '"':
@@ -452,7 +457,7 @@ func (p *splitter) elements(s *scanner, line int, key string, ctrl bool) error {
 		case s.over:
 			p.bad(start, line, ingest.ErrRecordTooLarge)
 		default:
-			if err := p.item(item{data: p.elem, off: start, line: line, in: key, ctrl: ctrl}); err != nil {
+			if err := p.item(item{data: p.elem, off: start, line: line, in: key, ctrl: ctrl, spaced: s.spaced}); err != nil {
 				return err
 			}
 		}
@@ -497,6 +502,16 @@ func (p *splitter) item(it item) error {
 		p.bad(it.off, it.line, ErrNotObject)
 		return nil
 	}
-	rec.Raw = compact(rec.data)
+	// Raw is data compacted, or data itself when it is a slice of its own
+	// (a message), or else a copy of it.
+	own := it.in == logEvents
+	rec.Raw = rec.data
+	if own || it.spaced {
+		rec.Raw = compact(rec.data)
+	}
+	rec.spaced = len(rec.Raw) < len(rec.data)
+	if !rec.spaced && !own {
+		rec.Raw = bytes.Clone(rec.data)
+	}
 	return p.h.Record(rec)
 }
