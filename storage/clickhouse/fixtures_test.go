@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
@@ -33,7 +34,8 @@ func trail(id, hhmmss, region, actor, action, target, ip, outcome string) *inges
 	return &ingest.Event{
 		ID: id, Type: ingest.TypeCloudTrail, Time: at(hhmmss),
 		Source: "file://demo/cloudtrail.json",
-		Raw:    []byte(fmt.Sprintf(`{"eventID":%q,"eventName":%q}`, id, action)),
+		Raw: []byte(fmt.Sprintf(`{"eventID":%q,"eventName":%q,"awsRegion":%q,"sourceIPAddress":%q}`,
+			id, action[strings.IndexByte(action, ':')+1:], region, ip)),
 		Norm: ingest.Normalized{
 			Account: account, Region: region, Actor: actor, Action: action, Target: target,
 			SrcIP: ip, Outcome: outcome, UserAgent: "aws-cli/2.15.30",
