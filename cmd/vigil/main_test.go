@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/detect"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -37,19 +40,7 @@ func TestReplayDemo(t *testing.T) {
 	var got strings.Builder
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		var a struct {
-			AlertID   string   `json:"alert_id"`
-			RuleID    string   `json:"rule_id"`
-			Title     string   `json:"title"`
-			Severity  string   `json:"severity"`
-			Summary   string   `json:"summary"`
-			GroupKey  string   `json:"group_key"`
-			FirstTime string   `json:"first_time"`
-			LastTime  string   `json:"last_time"`
-			Count     int      `json:"count"`
-			EventIDs  []string `json:"event_ids"`
-			Tags      []string `json:"tags"`
-		}
+		var a detect.Alert
 		var probe map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &probe); err != nil {
 			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
@@ -65,7 +56,7 @@ func TestReplayDemo(t *testing.T) {
 		if a.AlertID == "" || len(a.EventIDs) == 0 || len(a.EventIDs) > a.Count {
 			t.Errorf("alert %s: id %q, %d event ids for count %d", a.RuleID, a.AlertID, len(a.EventIDs), a.Count)
 		}
-		fmt.Fprintf(&got, "%s %s %s count=%d %s\n", a.FirstTime, a.RuleID, a.AlertID, a.Count, a.GroupKey)
+		fmt.Fprintf(&got, "%s %s %s count=%d %s\n", a.FirstTime.Format(time.RFC3339Nano), a.RuleID, a.AlertID, a.Count, a.GroupKey)
 	}
 	golden := filepath.Join("testdata", "demo_alerts.golden")
 	if *update {
