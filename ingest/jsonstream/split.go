@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/ingest"
@@ -120,7 +121,9 @@ func (r *Record) Position() string {
 // of the input is reported as ErrTruncated at its start and ends the
 // split; what came before it is kept. A byte-order mark is skipped.
 func Split(ctx context.Context, r io.Reader, c Config, h Handler) error {
-	p := &splitter{ctx: ctx, containers: c.Containers, max: c.MaxRecordBytes, h: h}
+	p := splitters.Get().(*splitter)
+	defer p.release()
+	p.ctx, p.containers, p.max, p.h = ctx, c.Containers, c.MaxRecordBytes, h
 	if p.max <= 0 {
 		p.max = ingest.DefaultMaxRecordBytes
 	}
@@ -128,6 +131,28 @@ func Split(ctx context.Context, r io.Reader, c Config, h Handler) error {
 		p.h.Bad = func(int64, int, error) {}
 	}
 	return p.split(r)
+}
+
+// splitters holds splitters with their buffers for reuse, so that a stream
+// of many small objects does not allocate and clear 128 KiB for each.
+var splitters = sync.Pool{New: func() any {
+	return &splitter{br: bufio.NewReaderSize(nil, headBytes), buf: make([]byte, headBytes)}
+}}
+
+// maxKept is the capacity up to which a recording buffer is kept for reuse.
+const maxKept = 64 << 10
+
+// release returns p to the pool, keeping its buffers but nothing of the
+// call.
+func (p *splitter) release() {
+	p.br.Reset(nil)
+	p.ctx, p.containers, p.h, p.rec = nil, nil, Handler{}, Record{}
+	for _, b := range []*[]byte{&p.obj, &p.elem, &p.key} {
+		if cap(*b) > maxKept {
+			*b = nil
+		}
+	}
+	splitters.Put(p)
 }
 
 // item is one JSON value found by the splitter.
@@ -150,9 +175,11 @@ type splitter struct {
 	h          Handler
 	probe      bool // only telling the shape of a line: nothing is passed or reported
 
-	nth  int    // top-level values seen on the current line
-	junk bool   // the previous top-level token was reported as garbage
-	obj  []byte // recording buffers, reused
+	nth  int           // top-level values seen on the current line
+	junk bool          // the previous top-level token was reported as garbage
+	br   *bufio.Reader // reads the stream, reused
+	buf  []byte        // the stream mode scanner's buffer, reused
+	obj  []byte        // recording buffers, reused
 	elem []byte
 	key  []byte
 	rec  Record // passed to h.Record, reused
@@ -160,7 +187,8 @@ type splitter struct {
 
 // split reads r to its end.
 func (p *splitter) split(r io.Reader) error {
-	br := bufio.NewReaderSize(r, headBytes)
+	br := p.br
+	br.Reset(r)
 	head, err := br.Peek(headBytes)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return err
@@ -173,7 +201,7 @@ func (p *splitter) split(r io.Reader) error {
 	if p.lineOriented(head) {
 		return p.lines(br, base)
 	}
-	s := &scanner{src: br, buf: make([]byte, headBytes), base: base, max: p.max}
+	s := &scanner{src: br, buf: p.buf, base: base, max: p.max}
 	return p.run(s, 0)
 }
 
