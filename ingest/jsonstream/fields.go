@@ -15,8 +15,14 @@ func Str(m map[string]any, k string) string {
 
 // IP returns s in canonical form when it is an IP address, tolerating
 // leading zeros in IPv4 octets ("010.000.000.001" is "10.0.0.1"); else "".
+// An address already in canonical form is returned as is, without an
+// allocation.
 func IP(s string) string {
 	if a, err := netip.ParseAddr(s); err == nil {
+		var buf [64]byte
+		if string(a.AppendTo(buf[:0])) == s {
+			return s
+		}
 		return a.String()
 	}
 	parts := strings.Split(s, ".")

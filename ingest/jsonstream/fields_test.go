@@ -45,6 +45,11 @@ func TestIP(t *testing.T) {
 			t.Errorf("IP(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+	for _, s := range []string{"198.51.100.7", "2001:db8::1"} {
+		if n := testing.AllocsPerRun(10, func() { IP(s) }); n != 0 {
+			t.Errorf("IP(%q) of a canonical address allocates %v times", s, n)
+		}
+	}
 }
 
 func TestParseTime(t *testing.T) {

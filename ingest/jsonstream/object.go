@@ -27,13 +27,14 @@ func (r *Record) Object() (map[string]any, error) {
 	return m, err
 }
 
-// unmarshal decodes JSON b into v, turning a panic of the decoder on
-// hostile input into an error.
-func unmarshal(b []byte, v any, opts ...json.DecodeOptionFunc) (err error) {
+// unmarshal decodes JSON b into *v, turning a panic of the decoder on
+// hostile input into an error. It uses json.UnmarshalOf, whose v does not
+// escape to the heap.
+func unmarshal[T any](b []byte, v *T, opts ...json.DecodeOptionFunc) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("invalid JSON: decoder panic: %v", p)
 		}
 	}()
-	return json.UnmarshalWithOption(b, v, opts...)
+	return json.UnmarshalOf(b, v, opts...)
 }
