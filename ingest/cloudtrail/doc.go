@@ -45,7 +45,9 @@
 //     event timestamp. A record with none of these is still emitted, with
 //     a zero Time, so that no record is lost; consumers treat a zero Time as
 //     unknown.
-//   - Raw: the record's bytes without insignificant white space.
+//   - Raw: the record's bytes without insignificant white space. The strings
+//     of Fields may share its memory (see jsonstream.Record.Object), so
+//     Raw must not be modified.
 //
 // Normalized fields: Account = recipientAccountId, else
 // userIdentity.accountId; Region = awsRegion; Actor = userIdentity.arn,

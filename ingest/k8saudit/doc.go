@@ -45,7 +45,9 @@
 //     (v1beta1), in RFC 3339 or "2022-11-29 00:09:04.38" form (read as UTC),
 //     else the CloudWatch event timestamp. An event with none of these is
 //     still emitted with a zero Time, so that no event is lost.
-//   - Raw: the event's bytes without insignificant white space.
+//   - Raw: the event's bytes without insignificant white space. The strings
+//     of Fields may share its memory (see jsonstream.Record.Object), so
+//     Raw must not be modified.
 //
 // Normalized fields: Actor = user.username; Action = verb; Target = the
 // object reference as "resource[/subresource] namespace/name"
