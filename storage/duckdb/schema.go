@@ -1,0 +1,111 @@
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are the schema changes in order; migrations[i] brings the
+// schema to version i+1. Applied migrations are never edited: a change is
+// a new entry.
+var migrations = [][]string{
+	{
+		`CREATE TABLE events (
+			event_id    VARCHAR PRIMARY KEY,
+			event_time  TIMESTAMPTZ NOT NULL,
+			ingest_time TIMESTAMPTZ NOT NULL,
+			log_type    VARCHAR NOT NULL,
+			source      VARCHAR NOT NULL,
+			account     VARCHAR NOT NULL,
+			region      VARCHAR NOT NULL,
+			actor       VARCHAR NOT NULL,
+			action      VARCHAR NOT NULL,
+			target      VARCHAR NOT NULL,
+			src_ip      VARCHAR NOT NULL,
+			dst_ip      VARCHAR NOT NULL,
+			src_port    INTEGER NOT NULL,
+			dst_port    INTEGER NOT NULL,
+			protocol    VARCHAR NOT NULL,
+			outcome     VARCHAR NOT NULL,
+			user_agent  VARCHAR NOT NULL,
+			raw         VARCHAR NOT NULL
+		)`,
+		`CREATE TABLE alerts (
+			alert_id     VARCHAR PRIMARY KEY,
+			rule_id      VARCHAR NOT NULL,
+			title        VARCHAR NOT NULL,
+			severity     VARCHAR NOT NULL,
+			summary      VARCHAR NOT NULL,
+			group_key    VARCHAR NOT NULL,
+			first_time   TIMESTAMPTZ NOT NULL,
+			last_time    TIMESTAMPTZ NOT NULL,
+			count        BIGINT NOT NULL,
+			event_ids    VARCHAR[] NOT NULL,
+			tags         VARCHAR[] NOT NULL,
+			rule_version INTEGER NOT NULL,
+			log_type     VARCHAR NOT NULL,
+			created_time TIMESTAMPTZ NOT NULL
+		)`,
+		`CREATE TABLE alert_deliveries (
+			alert_id     VARCHAR NOT NULL,
+			destination  VARCHAR NOT NULL,
+			attempt      INTEGER NOT NULL,
+			status       VARCHAR NOT NULL,
+			error        VARCHAR NOT NULL,
+			attempted_at TIMESTAMPTZ NOT NULL,
+			PRIMARY KEY (alert_id, destination, attempt)
+		)`,
+	},
+}
+
+// SchemaVersion is the schema version this package creates and reads.
+var SchemaVersion = len(migrations)
+
+// versionTable records every applied schema version.
+const versionTable = "schema_version"
+
+// migrate brings the schema to SchemaVersion in one transaction, and
+// refuses a store written by a newer vigil.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+versionTable+
+		` (version INTEGER PRIMARY KEY, applied_time TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)`); err != nil {
+		return err
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM `+versionTable).Scan(&have); err != nil {
+		return err
+	}
+	if have > SchemaVersion {
+		return fmt.Errorf("store has schema version %d, newer than this vigil's %d", have, SchemaVersion)
+	}
+	for v := have + 1; v <= SchemaVersion; v++ {
+		for _, stmt := range migrations[v-1] {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("schema version %d: %w", v, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+versionTable+` (version) VALUES (?)`, v); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// schemaVersion returns the schema version recorded in a store, 0 when it
+// has none.
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE table_name = ?`, versionTable).Scan(&n)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	var v int
+	err = db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM `+versionTable).Scan(&v)
+	return v, err
+}
