@@ -43,23 +43,33 @@ func IP(s string) string {
 	return netip.AddrFrom4(b).String()
 }
 
-// timeLayouts are the layouts tried by ParseTime after RFC 3339. Layouts
+// Layouts tried by ParseTime, by the byte between date and time. Layouts
 // without a zone are read as UTC.
-var timeLayouts = []string{
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-}
+var (
+	tLayouts     = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"}
+	spaceLayouts = []string{"2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"}
+)
 
 // ParseTime reads a timestamp in RFC 3339 (Kubernetes MicroTime included)
 // or "2022-11-29 00:09:04.38" form, with or without fraction and zone, a
 // time without zone being UTC. The result is UTC; ok is false when s is in
 // none of these forms.
 func ParseTime(s string) (t time.Time, ok bool) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), true
+	// Every layout has its date in the first 10 bytes: the byte after them
+	// tells which layouts can match, so that the others are not tried (a
+	// failed time.Parse allocates its error).
+	var layouts []string
+	switch {
+	case len(s) <= 10:
+		return time.Time{}, false
+	case s[10] == 'T':
+		layouts = tLayouts
+	case s[10] == ' ':
+		layouts = spaceLayouts
+	default:
+		return time.Time{}, false
 	}
-	for _, l := range timeLayouts {
+	for _, l := range layouts {
 		if t, err := time.Parse(l, s); err == nil {
 			return t.UTC(), true
 		}

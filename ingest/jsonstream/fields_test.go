@@ -65,6 +65,9 @@ func TestParseTime(t *testing.T) {
 		{"2022-11-29 02:09:04+02:00", time.Date(2022, 11, 29, 0, 9, 4, 0, time.UTC)},
 		{"2022-11-29T00:09:04.5", time.Date(2022, 11, 29, 0, 9, 4, 500000000, time.UTC)},
 		{"29/11/2022", time.Time{}},
+		{"2024-03-05", time.Time{}},
+		{"2024-03-05_10:00:00Z", time.Time{}},
+		{"2024-03-05 10:00:00 UTC", time.Time{}},
 		{"", time.Time{}},
 	}
 	for _, tc := range tests {
