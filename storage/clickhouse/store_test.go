@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -347,4 +348,36 @@ func TestClassify(t *testing.T) {
 			t.Errorf("classify(%v) permanent = %v, want %v", tt.err, got, tt.permanent)
 		}
 	}
+}
+
+// FuzzParseURL checks that any store URL either fails or yields a safe
+// database name, and that errors never show the password.
+func FuzzParseURL(f *testing.F) {
+	for _, seed := range []string{
+		"clickhouse://127.0.0.1:9000/vigil",
+		"clickhouse://u:hunter2@127.0.0.1:9000/vigil?retention_days=90&dial_timeout=2s",
+		"clickhouse://[::1]:9000/default?secure=true&skip_verify=1",
+		"clickhouse://h:1/db?max_execution_time=60",
+		"clickhouse://u:hunter2@h/db%60x",
+		"duckdb://./vigil.duckdb",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		opts, retention, err := parseURL(raw)
+		if err != nil {
+			if u, perr := url.Parse(raw); perr == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok && len(pw) > 3 && strings.Contains(err.Error(), pw) {
+					t.Fatalf("error %q shows the password", err)
+				}
+			}
+			return
+		}
+		if !identifier.MatchString(opts.Auth.Database) {
+			t.Fatalf("database %q accepted", opts.Auth.Database)
+		}
+		if retention < 0 {
+			t.Fatalf("negative retention %v", retention)
+		}
+	})
 }
