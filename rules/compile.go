@@ -69,7 +69,9 @@ func (l *loader) compileAll() {
 		if r.Suppress != nil {
 			r.keyPaths = splitPaths(r.Suppress.Key)
 		}
-		r.grpPaths = splitPaths(r.GroupBy)
+		if !l.compileCorrelation(r, bad) {
+			continue
+		}
 		kept = append(kept, r)
 	}
 	clear(l.set.Rules[len(kept):])
@@ -164,6 +166,12 @@ type compiled struct {
 // compileExpr compiles a when expression against the set's macros and
 // lists. Macros in bad are known to be broken.
 func compileExpr(src string, set *Set, bad map[string]bool) (*compiled, error) {
+	return compileAny(src, set, bad, true)
+}
+
+// compileAny compiles an expression that must be boolean when asBool is
+// set, and may have any type otherwise (a key or value expression).
+func compileAny(src string, set *Set, bad map[string]bool, asBool bool) (*compiled, error) {
 	if len(src) > MaxExprBytes {
 		return nil, fmt.Errorf("expression longer than %d bytes", MaxExprBytes)
 	}
@@ -174,10 +182,12 @@ func compileExpr(src string, set *Set, bad map[string]bool) (*compiled, error) {
 	opts = append(opts,
 		expr.Env(map[string]any{}),
 		expr.AllowUndefinedVariables(),
-		expr.AsBool(),
 		expr.MaxNodes(MaxExprNodes),
 		expr.DisableAllBuiltins(),
 	)
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
 	for _, b := range Builtins {
 		opts = append(opts, expr.EnableBuiltin(b))
 	}

@@ -83,7 +83,18 @@ func memberPath(n ast.Node) []string {
 // their values, "path=value" joined by commas, in GroupBy order; "" when
 // the rule has no group_by (and no suppress).
 func (r *Rule) GroupKey(fields map[string]any) string {
-	return joinKey(r.GroupBy, r.grpPaths, fields)
+	var b strings.Builder
+	for i, p := range r.grpKey {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(p.name)
+		b.WriteByte('=')
+		if v, err := p.value(fields); err == nil && v != nil {
+			b.WriteString(valueText(v))
+		}
+	}
+	return b.String()
 }
 
 // SuppressKey returns the suppression key of an event, formatted like

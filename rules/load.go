@@ -425,11 +425,24 @@ func (fp *fileParser) required(n *yaml.Node, what string, m map[string]entry, na
 }
 
 var ruleKeys = []string{"id", "title", "description", "severity", "log_types", "when", "enabled",
-	"suppress", "group_by", "summary", "tags", "runbook", "references", "version", "tests"}
+	"suppress", "group_by", "summary", "tags", "runbook", "references", "version", "correlate", "tests"}
 
 func (fp *fileParser) rule(n *yaml.Node) {
 	m, _ := fp.mapping(n, "rule", ruleKeys...)
-	ok := fp.required(n, "rule", m, "id", "title", "severity", "log_types", "when")
+	required := []string{"id", "title", "severity", "log_types", "when"}
+	stepped := false
+	if t := correlateType(m); t == CorrelateSequence || t == CorrelateAbsence {
+		required, stepped = required[:4], true
+	}
+	ok := fp.required(n, "rule", m, required...)
+	if e, has := m["when"]; has && stepped {
+		fp.errorf(e.key, "when: a %s rule has no when; its steps carry the conditions", correlateType(m))
+		ok = false
+	}
+	if e, has := m["suppress"]; has && m["correlate"].key != nil {
+		fp.errorf(e.key, "suppress: a correlation rule folds its matches by itself; remove suppress")
+		ok = false
+	}
 	r := &Rule{Enabled: true, Version: 1, Pos: fp.pos(n), fsys: fp.l.fsys, path: fp.name, keyPos: map[string]Pos{}}
 	what := "rule"
 	if e, has := m["id"]; has {
@@ -518,11 +531,27 @@ func (fp *fileParser) rule(n *yaml.Node) {
 		}
 	}
 	if e, has := m["group_by"]; has {
-		if r.GroupBy, good = fp.strList(e, fp.fieldPath("group_by")); !good {
+		if r.grpKey, good = fp.keyList(e); !good {
 			ok = false
 		}
 	} else if r.Suppress != nil {
-		r.GroupBy = r.Suppress.Key
+		r.grpKey = pathParts(r.Suppress.Key)
+	}
+	r.GroupBy = keyNames(r.grpKey)
+	for _, p := range r.grpKey {
+		if p.path != nil {
+			r.grpPaths = append(r.grpPaths, p.path)
+		}
+	}
+	if e, has := m["correlate"]; has {
+		if r.Correlate, good = fp.correlate(e, r, r.grpKey); !good {
+			ok = false
+		} else if stepped {
+			r.When, r.WhenPos = stepsWhen(r.Correlate.Steps), r.Correlate.Pos
+			if len(r.grpKey) == 0 {
+				r.GroupBy = r.Correlate.Steps[0].Key
+			}
+		}
 	}
 	if e, has := m["summary"]; has {
 		if r.Summary, good = fp.str(e); !good {
@@ -644,7 +673,12 @@ func (fp *fileParser) tests(e entry, what string) ([]Test, bool) {
 			}
 			names[t.Name] = true
 		}
-		if x, has := m["expect"]; has {
+		if x, has := m["expect"]; has && deref(x.val).Kind == yaml.SequenceNode {
+			if t.Alerts, good = fp.expected(x, what); !good {
+				ok = false
+			}
+			t.Expect = len(t.Alerts)
+		} else if has {
 			if t.Expect, good = fp.integer(x); !good {
 				ok = false
 			} else if t.Expect < 0 {
@@ -695,6 +729,43 @@ func (fp *fileParser) tests(e entry, what string) ([]Test, bool) {
 			ok = false
 		}
 		out = append(out, t)
+	}
+	return out, ok
+}
+
+// expected decodes a test's list of expected alerts.
+func (fp *fileParser) expected(e entry, what string) ([]ExpectedAlert, bool) {
+	ok := true
+	var out []ExpectedAlert
+	for _, n := range deref(e.val).Content {
+		m, good := fp.mapping(n, "expected alert", "rule", "group_key", "count")
+		if !good {
+			ok = false
+			continue
+		}
+		a := ExpectedAlert{Pos: fp.pos(n)}
+		if x, has := m["rule"]; has {
+			if a.Rule, good = fp.str(x); !good {
+				ok = false
+			} else if what != "rule "+a.Rule {
+				fp.errorf(x.val, "rule: %q is not the rule under test (%s)", a.Rule, what)
+				ok = false
+			}
+		}
+		if x, has := m["group_key"]; has {
+			if a.GroupKey, good = fp.str(x); !good {
+				ok = false
+			}
+		}
+		if x, has := m["count"]; has {
+			if a.Count, good = fp.integer(x); !good {
+				ok = false
+			} else if a.Count < 1 {
+				fp.errorf(x.val, "count: must be at least 1")
+				ok = false
+			}
+		}
+		out = append(out, a)
 	}
 	return out, ok
 }

@@ -40,7 +40,10 @@ type Rule struct {
 	References []string
 	// Version defaults to 1.
 	Version int
-	Tests   []Test
+	// Correlate is nil for a single-event rule. When set, the rule's
+	// matches are signals for a correlator, not alerts.
+	Correlate *Correlate
+	Tests     []Test
 
 	// Pos is the position of the document (its first key).
 	Pos Pos
@@ -52,7 +55,8 @@ type Rule struct {
 	program  *vm.Program
 	summary  template
 	keyPaths [][]string // Suppress.Key split at dots
-	grpPaths [][]string // GroupBy split at dots
+	grpPaths [][]string // the field paths of GroupBy, split at dots
+	grpKey   []keyPart  // GroupBy: field paths and named expressions
 	fields   []fieldRef // field paths the rule reads, for lint
 	keyPos   map[string]Pos
 }
@@ -78,10 +82,25 @@ type Test struct {
 	// File is the fixture path as written, relative to the rule file.
 	File   string
 	Expect int
+	// Alerts, when the test lists its expected alerts (expect: [...]),
+	// are those alerts in order of first event time; Expect is then their
+	// number.
+	Alerts []ExpectedAlert
 	Pos    Pos
 
 	fsys fs.FS
 	path string // File resolved in fsys
+}
+
+// ExpectedAlert is one alert a test expects.
+type ExpectedAlert struct {
+	// Rule, when set, is the id of the rule under test.
+	Rule string
+	// GroupKey is the alert's group key ("path=value,...").
+	GroupKey string
+	// Count, when positive, is the alert's count of contributing events.
+	Count int
+	Pos   Pos
 }
 
 // Open opens the test's fixture file (Test.File resolved against the rule
