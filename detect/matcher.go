@@ -46,12 +46,13 @@ func (c Config) maxEventIDs() int {
 // Matcher evaluates a fixed set of rules on events. It is not safe for
 // concurrent use, except Stats, which may be called at any time.
 type Matcher struct {
-	cfg    Config
-	rules  []*ruleState // enabled rules, in set order
-	types  map[string]*typeIndex
-	open   map[openKey]*openAlert
-	queue  openQueue // open alerts by deadline
-	closed []*Alert  // closed since the last Advance or Flush
+	cfg     Config
+	rules   []*ruleState // enabled rules, in set order
+	types   map[string]*typeIndex
+	open    map[openKey]*openAlert
+	queue   openQueue // open alerts by deadline
+	closed  []*Alert  // closed since the last Advance or Flush
+	signals []Signal  // produced since the last Signals
 
 	events  atomic.Uint64
 	evicted atomic.Uint64
@@ -138,7 +139,8 @@ func New(rs []*rules.Rule, c Config) (*Matcher, error) {
 }
 
 // Match evaluates the rules that can match ev and returns the alerts this
-// event opened, each with count 1 (copies: later updates do not show in
+// event opened (matches of correlation rules become signals instead, see
+// Signals), each with count 1 (copies: later updates do not show in
 // them), in rule order. A match that falls into an open suppression period
 // updates that alert instead and returns nothing; a match after the period
 // closes the old alert (returned by the next Advance or Flush) and opens a
@@ -172,6 +174,10 @@ func (m *Matcher) Match(ev *ingest.Event) []*Alert {
 	slices.SortFunc(hits, func(a, b *ruleState) int { return cmp.Compare(a.order, b.order) })
 	var out []*Alert
 	for _, st := range hits {
+		if st.rule.Correlate != nil {
+			m.signal(st, ev)
+			continue
+		}
 		if a := m.fire(st.rule, ev); a != nil {
 			out = append(out, a)
 		}
@@ -184,15 +190,20 @@ func (m *Matcher) eval(st *ruleState, ev *ingest.Event) bool {
 	st.evals.Add(1)
 	ok, err := st.rule.Eval(ev.Fields)
 	if err != nil {
-		st.errors.Add(1)
-		msg := err.Error()
-		st.lastErr.Store(&msg)
+		st.fail(err)
 		return false
 	}
 	if ok {
 		st.matches.Add(1)
 	}
 	return ok
+}
+
+// fail counts an evaluation error.
+func (st *ruleState) fail(err error) {
+	st.errors.Add(1)
+	msg := err.Error()
+	st.lastErr.Store(&msg)
 }
 
 // fire turns a match into a new alert, or folds it into an open one.

@@ -1,0 +1,91 @@
+package detect
+
+import (
+	"slices"
+	"time"
+
+	"github.com/vigilsec/vigil/ingest"
+)
+
+// Signal is a match of a correlation rule (of one of its steps, for
+// sequence and absence), keyed by the rule's group key: what the matcher
+// hands to a correlator. An event yields one signal per group key (a key
+// expression that returns a list yields several).
+type Signal struct {
+	RuleID string `json:"rule_id"`
+	// Step is the index of the matched step; 0 for rules without steps.
+	Step int `json:"step"`
+	// GroupKey is "name=value" for each key part, joined by commas.
+	GroupKey string `json:"group_key"`
+	// Value is the value of correlate.field (distinct, first_seen).
+	Value   string    `json:"value,omitempty"`
+	EventID string    `json:"event_id"`
+	Time    time.Time `json:"time"`
+	LogType string    `json:"log_type"`
+	// Summary is the rule's summary rendered from the event.
+	Summary string `json:"summary"`
+}
+
+// signal turns a match of correlation rule st into signals.
+func (m *Matcher) signal(st *ruleState, ev *ingest.Event) {
+	r := st.rule
+	c := r.Correlate
+	base := Signal{RuleID: r.ID, EventID: ev.ID, Time: ev.Time.UTC(), LogType: ev.Type}
+	emit := func(step int, keys []string, value string) {
+		if len(keys) == 0 {
+			return
+		}
+		if base.Summary == "" {
+			base.Summary = r.RenderSummary(ev.Fields)
+		}
+		for _, k := range keys {
+			s := base
+			s.Step, s.GroupKey, s.Value = step, k, value
+			m.signals = append(m.signals, s)
+		}
+	}
+	if len(c.Steps) == 0 {
+		value := ""
+		if c.Field != "" {
+			v, ok, err := c.Value(ev.Fields)
+			if err != nil {
+				st.fail(err)
+				return
+			}
+			if !ok {
+				return
+			}
+			value = v
+		}
+		keys, err := r.GroupKeys(ev.Fields)
+		if err != nil {
+			st.fail(err)
+			return
+		}
+		emit(0, keys, value)
+		return
+	}
+	for i := range c.Steps {
+		s := &c.Steps[i]
+		if !slices.Contains(s.LogTypes, ev.Type) {
+			continue
+		}
+		ok, err := s.Eval(ev.Fields)
+		if err == nil && ok {
+			var keys []string
+			keys, err = s.Keys(ev.Fields)
+			emit(i, keys, "")
+		}
+		if err != nil {
+			st.fail(err)
+		}
+	}
+}
+
+// Signals returns the signals of correlation rules produced by Match since
+// the last call, in match order, and forgets them.
+func (m *Matcher) Signals() []Signal {
+	out := m.signals
+	m.signals = nil
+	return out
+}
