@@ -207,12 +207,35 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 	}
 	if sc.retention > 0 {
-		stmt := "ALTER TABLE " + storage.EventsTable + " MODIFY" + strings.TrimPrefix(sc.ttlClause(), "\n")
-		if err := s.conn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("clickhouse: setting events retention: %w", err)
-		}
+		return s.setRetention(ctx, sc)
 	}
 	return nil
+}
+
+// setRetention sets the events TTL unless it is already the configured
+// one: changing a TTL makes the server rewrite the table's parts.
+func (s *Store) setRetention(ctx context.Context, sc schema) error {
+	var engine string
+	err := s.conn.QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = ? AND name = ?",
+		s.database, storage.EventsTable).Scan(&engine)
+	if err != nil {
+		return fmt.Errorf("clickhouse: reading the events TTL: %w", err)
+	}
+	if hasTTLDays(engine, sc.retentionDays()) {
+		return nil
+	}
+	stmt := "ALTER TABLE " + storage.EventsTable + " MODIFY" + strings.TrimPrefix(sc.ttlClause(), "\n")
+	if err := s.conn.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("clickhouse: setting events retention: %w", err)
+	}
+	return nil
+}
+
+// hasTTLDays reports whether a table's engine_full, as system.tables shows
+// it, holds the events TTL of days days.
+func hasTTLDays(engine string, days int) bool {
+	return strings.Contains(engine, fmt.Sprintf("TTL event_time + toIntervalDay(%d)", days)) ||
+		strings.Contains(engine, fmt.Sprintf("TTL event_time + INTERVAL %d DAY", days))
 }
 
 // AppliedVersion returns the highest migration version recorded in the

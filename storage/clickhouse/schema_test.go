@@ -90,3 +90,24 @@ func TestRetentionDays(t *testing.T) {
 		}
 	}
 }
+
+func TestHasTTLDays(t *testing.T) {
+	const engine = "ReplacingMergeTree(ingest_time) PARTITION BY toYYYYMM(event_time) " +
+		"ORDER BY (log_type, event_time, actor, event_id) TTL event_time + toIntervalDay(90) SETTINGS index_granularity = 8192"
+	tests := []struct {
+		engine string
+		days   int
+		want   bool
+	}{
+		{engine, 90, true},
+		{engine, 9, false},
+		{engine, 30, false},
+		{"ReplacingMergeTree(ingest_time) ORDER BY event_id TTL event_time + INTERVAL 30 DAY", 30, true},
+		{"ReplacingMergeTree(ingest_time) ORDER BY event_id", 30, false},
+	}
+	for _, tt := range tests {
+		if got := hasTTLDays(tt.engine, tt.days); got != tt.want {
+			t.Errorf("hasTTLDays(%q, %d) = %v, want %v", tt.engine, tt.days, got, tt.want)
+		}
+	}
+}
