@@ -49,6 +49,8 @@ func commands() []command {
 		{"replay", "decode recorded logs, run the rules, print alerts", runReplay},
 		{"test", "run rule tests (the built-in pack when no path is given)", runTest},
 		{"lint", "validate and type-check rules, report problems at file:line:col", runLint},
+		{"run", "run every role in one process: sources, rules, store; alerts printed as they fire", runRun},
+		{"query", "run a read-only SQL query on the store and print the rows", runQuery},
 	}
 }
 

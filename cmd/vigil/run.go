@@ -1,0 +1,552 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/deploy/demo"
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/logtype"
+	"github.com/vigilsec/vigil/storage"
+	"github.com/vigilsec/vigil/storage/batch"
+	"github.com/vigilsec/vigil/storage/clickhouse"
+	"github.com/vigilsec/vigil/storage/duckdb"
+	"github.com/vigilsec/vigil/storage/memory"
+)
+
+// Defaults of vigil run.
+const (
+	defaultStore = "duckdb://" + duckdb.DefaultPath
+	// busCapacity bounds each topic of the in-process bus.
+	busCapacity = 20000
+	// eventBatch is the store's event batch and commit size; it stays at
+	// most half the bus capacity, so a store waiting for a full batch never
+	// blocks the producer that would fill it.
+	eventBatch = busCapacity / 2
+	alertBatch = 1000
+	// produceBatch is how many events ingest writes to the bus at once.
+	produceBatch = 256
+	// drainTimeout is how long the stages may go on flushing after an
+	// interrupt.
+	drainTimeout = 30 * time.Second
+)
+
+// runRun runs every role in one process over the in-process bus: sources
+// are decoded onto the events topic, the matcher turns events into alerts
+// on the alerts topic, the store writes both, and alerts are printed as
+// they fire. It returns when the sources are exhausted and everything is
+// stored, or, after an interrupt, once what was read is stored.
+func runRun(ctx context.Context, args []string, s stdio) error {
+	fl := newFlags("run", s.err)
+	var sources, ruleDirs stringList
+	fl.Var(&sources, "source", "input: file://PATH, a file or a directory read recursively (repeatable)")
+	withDemo := fl.Bool("demo", false, "read the bundled demo logs")
+	storeURL := fl.String("store", defaultStore, "store: duckdb://PATH or clickhouse://host:9000/database")
+	fl.Var(&ruleDirs, "rules", "rule file or directory (repeatable); default: the built-in pack")
+	format := fl.String("format", "text", "how alerts are printed: text, json (one alert object per line) or none")
+	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line; default: the v2 default format")
+	maxShown := fl.Int("show-errors", 20, "how many decode errors and rejected rows to print (all are counted)")
+	fl.Usage = func() {
+		fmt.Fprintln(s.err, "usage: vigil run [--demo] [--source file://PATH]... [--store URL] [--rules DIR]...")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; inputs are given with --source file://PATH", fl.Arg(0))
+	}
+	if *format != "text" && *format != "json" && *format != "none" {
+		return fmt.Errorf("--format must be text, json or none, not %q", *format)
+	}
+	inputs, err := runInputs(sources, *withDemo)
+	if err != nil {
+		return err
+	}
+	if len(inputs) == 0 {
+		fl.Usage()
+		return exitError(2)
+	}
+	set, err := loadRules(ruleDirs)
+	if err != nil {
+		return fmt.Errorf("loading rules:\n%w", err)
+	}
+	m, err := detect.New(set.Rules, detect.Config{})
+	if err != nil {
+		return err
+	}
+	decoders, err := logtype.Decoders(logtype.Config{FlowFormat: *flowFormat})
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *storeURL, false)
+	if err != nil {
+		return err
+	}
+	p := &pipeline{matcher: m, decoders: decoders, sink: st, out: s.out, errw: s.err,
+		format: *format, maxShown: *maxShown, events: map[string]int{}, alerts: map[string]int{}}
+	runErr := p.run(ctx, inputs)
+	if runErr == nil {
+		runErr = p.summary(context.WithoutCancel(ctx), st, ctx.Err() != nil)
+	}
+	return errors.Join(runErr, st.Close())
+}
+
+// input is one log stream to read.
+type input struct {
+	name string // Event.Source: file://path, demo://path
+	open func() (io.ReadCloser, error)
+}
+
+// runInputs expands the --source URLs (files and directories, in the order
+// given, directories walked in lexical order) and the demo logs.
+func runInputs(sources []string, withDemo bool) ([]input, error) {
+	var paths []string
+	for _, src := range sources {
+		path, ok := strings.CutPrefix(src, "file://")
+		if !ok {
+			scheme, _, _ := strings.Cut(src, "://")
+			return nil, fmt.Errorf("--source %q: vigil run reads file://PATH sources only, not %s", src, scheme)
+		}
+		paths = append(paths, path)
+	}
+	files, err := expandInputs(paths)
+	if err != nil {
+		return nil, err
+	}
+	var ins []input
+	for _, f := range files {
+		ins = append(ins, input{name: "file://" + f, open: func() (io.ReadCloser, error) { return os.Open(f) }})
+	}
+	if !withDemo {
+		return ins, nil
+	}
+	err = fs.WalkDir(demo.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		ins = append(ins, input{name: "demo://" + path, open: func() (io.ReadCloser, error) { return demo.FS.Open(path) }})
+		return nil
+	})
+	return ins, err
+}
+
+// store is what vigil run and vigil query need of a store.
+type store interface {
+	storage.Sink
+	storage.Querier
+	Close() error
+}
+
+// openStore opens the store named by url: duckdb://PATH (read-only opens
+// an existing file in DuckDB's read-only mode) or clickhouse://…, whose
+// schema is brought up to date unless readOnly.
+func openStore(ctx context.Context, url string, readOnly bool) (store, error) {
+	switch {
+	case strings.HasPrefix(url, "duckdb://"):
+		return duckdb.Open(ctx, duckdb.Config{Path: strings.TrimPrefix(url, "duckdb://"), ReadOnly: readOnly})
+	case strings.HasPrefix(url, "clickhouse://"):
+		st, err := clickhouse.Open(ctx, clickhouse.Config{URL: url})
+		if err != nil {
+			return nil, err
+		}
+		if !readOnly {
+			if err := st.Migrate(ctx); err != nil {
+				st.Close()
+				return nil, err
+			}
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("store %q: want duckdb://PATH or clickhouse://host:port/database", url)
+}
+
+// pipeline is one run of every role over the in-process bus.
+type pipeline struct {
+	matcher  *detect.Matcher
+	decoders map[string]ingest.Decoder
+	sink     storage.Sink
+	out      io.Writer
+	errw     io.Writer
+	format   string
+	maxShown int
+
+	// Counters, each written by one stage and read after all stopped.
+	events   map[string]int // events put on the bus, per log type
+	bad      int            // malformed records
+	failed   int            // inputs that could not be read to the end
+	alerts   map[string]int // alert ID → largest count printed
+	evWriter batch.Stats
+	alWriter batch.Stats
+	mu       sync.Mutex // guards rejected, written from the writers' flushes
+	rejected int
+}
+
+// run wires the stages over a new bus, runs them and waits for all. The
+// ingest stage stops when ctx ends; the others drain what was read, for at
+// most drainTimeout after ctx ends. The first failing stage stops all.
+func (p *pipeline) run(ctx context.Context, inputs []input) error {
+	bus, err := memory.New(memory.Config{Capacity: busCapacity})
+	if err != nil {
+		return err
+	}
+	evProd, err := memory.NewProducer[*ingest.Event](bus, storage.TopicEvents)
+	if err != nil {
+		return err
+	}
+	alProd, err := memory.NewProducer[*detect.Alert](bus, storage.TopicAlerts)
+	if err != nil {
+		return err
+	}
+	detectIn, err1 := memory.NewConsumer[*ingest.Event](bus, storage.TopicEvents, "detect")
+	storeEv, err2 := memory.NewConsumer[*ingest.Event](bus, storage.TopicEvents, "store")
+	storeAl, err3 := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "store")
+	printAl, err4 := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "print")
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return err
+	}
+
+	ingestCtx, stopIngest := context.WithCancel(ctx)
+	defer stopIngest()
+	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDrain()
+	var timer *time.Timer
+	var timerMu sync.Mutex
+	defer context.AfterFunc(ctx, func() {
+		timerMu.Lock()
+		defer timerMu.Unlock()
+		timer = time.AfterFunc(drainTimeout, stopDrain)
+	})()
+	defer func() {
+		timerMu.Lock()
+		defer timerMu.Unlock()
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+
+	var (
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+	)
+	stage := func(name string, f func() error) {
+		wg.Go(func() {
+			if err := f(); err != nil {
+				errMu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %w", name, err)
+					stopIngest()
+					stopDrain()
+				}
+				errMu.Unlock()
+			}
+		})
+	}
+	stage("ingest", func() error { return p.ingest(ingestCtx, inputs, evProd) })
+	stage("detect", func() error { return p.detect(drainCtx, detectIn, alProd) })
+	stage("store events", func() error {
+		w, err := batch.New(batch.Config[*ingest.Event]{Size: eventBatch, DeadLetter: deadLetter(p, eventName)}, p.sink.InsertEvents)
+		if err != nil {
+			return err
+		}
+		err = storeStage(drainCtx, storeEv, w, eventBatch, time.Second)
+		p.evWriter = w.Stats()
+		return err
+	})
+	stage("store alerts", func() error {
+		w, err := batch.New(batch.Config[*detect.Alert]{Size: alertBatch, Interval: 200 * time.Millisecond,
+			DeadLetter: deadLetter(p, alertName)}, p.sink.InsertAlerts)
+		if err != nil {
+			return err
+		}
+		err = storeStage(drainCtx, storeAl, w, alertBatch, 200*time.Millisecond)
+		p.alWriter = w.Stats()
+		return err
+	})
+	stage("print", func() error { return p.print(drainCtx, printAl) })
+	wg.Wait()
+	return firstErr
+}
+
+// ingest decodes the inputs in order onto the events topic, and ends the
+// topic when done. It stops reading when ctx ends; events decoded but not
+// yet accepted by the bus are then dropped, as their input was not read to
+// the end.
+func (p *pipeline) ingest(ctx context.Context, inputs []input, out storage.Producer[*ingest.Event]) error {
+	buf := make([]storage.Message[*ingest.Event], 0, produceBatch)
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if err := out.Write(ctx, buf...); err != nil {
+			return err
+		}
+		for _, m := range buf {
+			p.events[m.Value.Type]++
+		}
+		buf = buf[:0]
+		return nil
+	}
+	var err error
+	for _, in := range inputs {
+		if err = p.decode(ctx, in, func(ev *ingest.Event) error {
+			buf = append(buf, storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev})
+			if len(buf) == cap(buf) {
+				return flush()
+			}
+			return nil
+		}); err == nil {
+			err = flush()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil // interrupted: stop reading, the other stages drain
+	}
+	return errors.Join(err, out.Close())
+}
+
+// decode reads one input through the decoder of its detected log type.
+// Problems of the input are reported and counted; only an error of emit or
+// the end of ctx is returned.
+func (p *pipeline) decode(ctx context.Context, in input, emit func(*ingest.Event) error) error {
+	rc, err := in.open()
+	if err != nil {
+		p.inputFailed(err)
+		return nil
+	}
+	defer rc.Close()
+	plain, err := ingest.Open(rc, ingest.Limits{})
+	if err != nil {
+		p.inputFailed(fmt.Errorf("%s: %w", in.name, err))
+		return nil
+	}
+	head, body, err := logtype.Peek(plain)
+	if err != nil {
+		p.inputFailed(fmt.Errorf("%s: %w", in.name, err))
+		return nil
+	}
+	typ := logtype.Detect(head)
+	if typ == "" {
+		if len(strings.TrimSpace(string(head))) > 0 {
+			p.inputFailed(fmt.Errorf("%s: cannot detect the log type", in.name))
+		}
+		return nil
+	}
+	var emitErr error
+	h := ingest.Handler{
+		Event: func(ev *ingest.Event) error {
+			emitErr = emit(ev)
+			return emitErr
+		},
+		Bad: func(e *ingest.DecodeError) {
+			p.bad++
+			if p.bad <= p.maxShown {
+				fmt.Fprintf(p.errw, "decode error: %v\n", e)
+			}
+		},
+	}
+	err = p.decoders[typ].Decode(ctx, body, in.name, h)
+	switch {
+	case err == nil:
+		return nil
+	case emitErr != nil:
+		return emitErr
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	p.inputFailed(fmt.Errorf("%s: %w", in.name, err))
+	return nil
+}
+
+func (p *pipeline) inputFailed(err error) {
+	p.failed++
+	fmt.Fprintf(p.errw, "input error: %v\n", err)
+}
+
+// detect runs the matcher over the events topic and writes the alerts it
+// opens and closes to the alerts topic; at the end of the events it closes
+// every open alert and ends the alerts topic. An event is committed once
+// the alerts it caused are on the bus.
+func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event], out storage.Producer[*detect.Alert]) error {
+	defer in.Close()
+	write := func(alerts []*detect.Alert) error {
+		if len(alerts) == 0 {
+			return nil
+		}
+		msgs := make([]storage.Message[*detect.Alert], len(alerts))
+		for i, a := range alerts {
+			msgs[i] = storage.Message[*detect.Alert]{Key: []byte(a.AlertID), Value: a}
+		}
+		return out.Write(ctx, msgs...)
+	}
+	var watermark time.Time
+	for {
+		msg, err := in.Fetch(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return errors.Join(err, out.Close())
+		}
+		ev := msg.Value
+		alerts := p.matcher.Match(ev)
+		if ev.Time.After(watermark) {
+			watermark = ev.Time
+			alerts = append(alerts, p.matcher.Advance(watermark)...)
+		}
+		if err := write(alerts); err != nil {
+			return errors.Join(err, out.Close())
+		}
+		if err := in.Commit(ctx, msg); err != nil {
+			return errors.Join(err, out.Close())
+		}
+	}
+	return errors.Join(write(p.matcher.Flush()), out.Close())
+}
+
+// storeStage writes what it consumes through w and commits it once w has
+// written it: every commitEvery messages, when no message came for idle,
+// and at the end of the topic.
+func storeStage[T any](ctx context.Context, in storage.Consumer[T], w *batch.Writer[T], commitEvery int, idle time.Duration) (err error) {
+	defer in.Close()
+	defer func() { err = errors.Join(err, w.Close(ctx)) }()
+	var last storage.Message[T]
+	pending := 0
+	commit := func() error {
+		if pending == 0 {
+			return nil
+		}
+		if err := w.Flush(ctx); err != nil {
+			return err
+		}
+		pending = 0
+		return in.Commit(ctx, last)
+	}
+	for {
+		fetchCtx, cancel := context.WithTimeout(ctx, idle)
+		msg, err := in.Fetch(fetchCtx)
+		cancel()
+		switch {
+		case errors.Is(err, io.EOF):
+			return commit()
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+			if err := commit(); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		if err := w.Add(ctx, msg.Value); err != nil {
+			return err
+		}
+		last = msg
+		if pending++; pending >= commitEvery {
+			if err := commit(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// deadLetter returns a batch dead-letter function that counts and reports
+// rows the store rejects.
+func deadLetter[T any](p *pipeline, name func(T) string) func(T, error) {
+	return func(row T, err error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.rejected++
+		if p.rejected <= p.maxShown {
+			fmt.Fprintf(p.errw, "store rejected %s: %v\n", name(row), err)
+		}
+	}
+}
+
+func eventName(ev *ingest.Event) string { return "event " + ev.ID + " from " + ev.Source }
+func alertName(a *detect.Alert) string  { return "alert " + a.AlertID + " of " + a.RuleID }
+
+// print prints each alert when it first fires, and again when it closes
+// with a larger count.
+func (p *pipeline) print(ctx context.Context, in storage.Consumer[*detect.Alert]) error {
+	defer in.Close()
+	for {
+		msg, err := in.Fetch(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		a := msg.Value
+		if n, ok := p.alerts[a.AlertID]; !ok || a.Count > n {
+			p.alerts[a.AlertID] = a.Count
+			if p.format != "none" {
+				if err := printAlerts(p.out, p.format, []*detect.Alert{a}); err != nil {
+					return err
+				}
+			}
+		}
+		if err := in.Commit(ctx, msg); err != nil {
+			return err
+		}
+	}
+}
+
+// summary prints the counts of the run and what the store now holds to
+// stderr.
+func (p *pipeline) summary(ctx context.Context, q storage.Querier, interrupted bool) error {
+	if interrupted {
+		fmt.Fprintln(p.errw, "interrupted: stopped reading; what was read is stored")
+	}
+	if p.bad > p.maxShown {
+		fmt.Fprintf(p.errw, "… %d more decode errors not shown\n", p.bad-p.maxShown)
+	}
+	for _, rs := range p.matcher.Stats().Rules {
+		if rs.Errors > 0 {
+			fmt.Fprintf(p.errw, "rule %s: %d evaluation errors (last: %s)\n", rs.ID, rs.Errors, rs.LastError)
+		}
+	}
+	total := 0
+	var parts []string
+	for _, t := range ingest.Types {
+		if n := p.events[t]; n > 0 {
+			total += n
+			parts = append(parts, fmt.Sprintf("%s %d", t, n))
+		}
+	}
+	detail := ""
+	if len(parts) > 0 {
+		detail = " (" + strings.Join(parts, ", ") + ")"
+	}
+	fmt.Fprintf(p.errw, "run: %d events%s, %d decode errors, %d unreadable inputs, %d alerts\n",
+		total, detail, p.bad, p.failed, len(p.alerts))
+	fmt.Fprintf(p.errw, "run: wrote %d event rows and %d alert rows in %d batches, %d retries, %d rows rejected\n",
+		p.evWriter.Rows, p.alWriter.Rows, p.evWriter.Batches+p.alWriter.Batches,
+		p.evWriter.Retries+p.alWriter.Retries, p.rejected)
+	counts := make([]any, 2)
+	for i, t := range []string{storage.EventsTable, storage.AlertsTable} {
+		id := "event_id"
+		if t == storage.AlertsTable {
+			id = "alert_id"
+		}
+		res, err := q.Query(ctx, "SELECT count(DISTINCT "+id+") FROM "+t)
+		if err != nil {
+			return fmt.Errorf("counting %s: %w", t, err)
+		}
+		counts[i] = res.Rows[0][0]
+	}
+	fmt.Fprintf(p.errw, "store: %v events, %v alerts\n", counts...)
+	return nil
+}
