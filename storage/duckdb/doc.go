@@ -8,7 +8,8 @@
 // upsert, so replaying input collapses to one row per ID without a merge
 // step. Times are TIMESTAMPTZ in UTC; alerts.event_ids and alerts.tags are
 // VARCHAR lists. The applied schema versions are recorded in the
-// schema_version table.
+// schema_version table. Besides storage.Sink and storage.Querier, a Store
+// is a notify.DeliveryLog over alert_deliveries.
 //
 // A batch is appended to a per-connection staging table with DuckDB's
 // appender and moved into its table by one INSERT … ON CONFLICT statement,
