@@ -61,7 +61,9 @@ type slackMessage struct {
 	Blocks []slackBlock `json:"blocks"`
 }
 
-func plain(s string, n int) slackTextObj { return slackTextObj{Type: "plain_text", Text: slackText(s, n)} }
+func plain(s string, n int) slackTextObj {
+	return slackTextObj{Type: "plain_text", Text: slackText(s, n)}
+}
 
 // message builds the Block Kit payload.
 func (s *Slack) message(n *Notification) (slackMessage, error) {
