@@ -144,6 +144,8 @@ func nonNil(s []string) []string {
 
 // send runs one INSERT of the given columns, in the statement's order.
 func (s *Store) send(ctx context.Context, insert string, columns ...any) error {
+	ctx, done := guard(ctx)
+	defer done()
 	b, err := s.conn.PrepareBatch(ctx, insert)
 	if err != nil {
 		return classify(fmt.Errorf("clickhouse: preparing insert: %w", err))

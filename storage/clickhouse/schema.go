@@ -180,6 +180,8 @@ func SchemaVersion() int { return int(migrations[len(migrations)-1].version) }
 // releases. With Config.Retention set, Migrate also sets the events TTL
 // (ClickHouse 19.6 and later; an error on older servers).
 func (s *Store) Migrate(ctx context.Context) error {
+	ctx, done := guard(ctx)
+	defer done()
 	sc := schema{f: s.features, retention: s.retention}
 	if s.retention > 0 && !sc.f.ttl {
 		return fmt.Errorf("clickhouse: retention needs TTL support (ClickHouse 19.6 or later), server is %s", s.version)
@@ -241,6 +243,8 @@ func hasTTLDays(engine string, days int) bool {
 // AppliedVersion returns the highest migration version recorded in the
 // store, 0 for an empty store.
 func (s *Store) AppliedVersion(ctx context.Context) (int, error) {
+	ctx, done := guard(ctx)
+	defer done()
 	applied, err := s.appliedMigrations(ctx)
 	if err != nil {
 		return 0, err

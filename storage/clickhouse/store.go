@@ -59,6 +59,8 @@ const codeUnknownDatabase = 81
 // Open connects to the server named by cfg.URL, creating the database when
 // it does not exist. Call Migrate before writing.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	ctx, done := guard(ctx)
+	defer done()
 	opts, retention, err := parseURL(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -178,6 +180,8 @@ func (s *Store) Close() error { return s.conn.Close() }
 // the driver. Values come back as Go values: strings, unsigned and signed
 // integers, floats, time.Time, slices for arrays.
 func (s *Store) Query(ctx context.Context, sql string, args ...any) (*storage.Result, error) {
+	ctx, done := guard(ctx)
+	defer done()
 	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"readonly": 1}))
 	rows, err := s.conn.Query(ctx, sql, args...)
 	if err != nil {
