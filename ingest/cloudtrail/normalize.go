@@ -18,6 +18,30 @@ var targetKeys = []string{
 	"snapshotId", "volumeId", "imageId", "groupId", "vpcId", "resourceArn",
 }
 
+// targetRank is the position of each key in targetKeys.
+var targetRank = func() map[string]int {
+	r := make(map[string]int, len(targetKeys))
+	for i, k := range targetKeys {
+		r[k] = i
+	}
+	return r
+}()
+
+// firstTarget returns the non-empty string value of req under the first
+// of targetKeys that has one. It walks the keys of req, which are fewer
+// than targetKeys in most records.
+func firstTarget(req map[string]any) string {
+	best, v := len(targetKeys), ""
+	for k, x := range req {
+		if r, ok := targetRank[k]; ok && r < best {
+			if s, _ := x.(string); s != "" {
+				best, v = r, s
+			}
+		}
+	}
+	return v
+}
+
 // normalize derives the common fields of record m.
 func normalize(m map[string]any) ingest.Normalized {
 	uid, _ := m["userIdentity"].(map[string]any)
@@ -67,10 +91,8 @@ func action(source, name string) string {
 // target returns a best-effort name of the resource acted on.
 func target(m map[string]any) string {
 	if req, ok := m["requestParameters"].(map[string]any); ok {
-		for _, k := range targetKeys {
-			if v := jsonstream.Str(req, k); v != "" {
-				return v
-			}
+		if v := firstTarget(req); v != "" {
+			return v
 		}
 		if set, ok := req["instancesSet"].(map[string]any); ok {
 			if items, ok := set["items"].([]any); ok && len(items) > 0 {
