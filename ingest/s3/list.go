@@ -46,6 +46,10 @@ type Config struct {
 	Decoder ingest.Decoder
 	// Limits caps record and decompressed sizes. Zero means the defaults.
 	Limits ingest.Limits
+	// LogType is the log type read (ingest.TypeCloudTrail or
+	// ingest.TypeVPCFlow); the delivery folders of the other type
+	// ("CloudTrail", "vpcflowlogs") are skipped. Default: none skipped.
+	LogType string
 	// Checkpoints keeps what was read under CheckpointKey. Default: none,
 	// nothing survives a restart.
 	Checkpoints checkpoint.Store
@@ -359,6 +363,20 @@ func skipKey(key string) bool {
 	return strings.Contains(key, "CloudTrail-Digest") || strings.HasSuffix(key, "/")
 }
 
+// skipFolder reports whether a folder holds no deliveries of log type typ:
+// digest folders always, another log type's delivery folder.
+func skipFolder(name, typ string) bool {
+	switch name {
+	case "CloudTrail-Digest":
+		return true
+	case "CloudTrail", "CloudTrail-Insight", "aws-service=cloudtrail":
+		return typ == ingest.TypeVPCFlow
+	case "vpcflowlogs", "aws-service=vpcflowlogs":
+		return typ == ingest.TypeCloudTrail
+	}
+	return false
+}
+
 var (
 	yearDir     = regexp.MustCompile(`^[0-9]{4}$`)
 	hiveYearDir = regexp.MustCompile(`^year=[0-9]{4}$`)
@@ -409,7 +427,7 @@ func (s *Source) walk(ctx context.Context) ([]leaf, []flatObject, error) {
 				dated = true
 			case hiveYearDir.MatchString(name):
 				hive = true
-			case name == "CloudTrail-Digest":
+			case skipFolder(name, s.cfg.LogType):
 			default:
 				subs = append(subs, p)
 			}

@@ -54,6 +54,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 		Bucket:        u.Host,
 		Prefix:        strings.TrimPrefix(u.Path, "/"),
 		Limits:        o.Limits,
+		LogType:       typ,
 		Checkpoints:   o.Checkpoints,
 		CheckpointKey: "s3://" + u.Host + u.Path + "?type=" + typ,
 		Since:         o.Since,
