@@ -28,9 +28,19 @@ var recCodec = JSONCodec[rec]{ID: rec.id}
 const testTimeout = 30 * time.Second
 
 // newCluster starts a one-broker kfake cluster on loopback and returns a
-// Config for it with the test topics created, timings shortened so that
+// Config for it with the bus topics created, timings shortened so that
 // rebalances take well under a second.
 func newCluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, Config) {
+	t.Helper()
+	cl, cfg := clusterConfig(t, opts...)
+	if err := EnsureTopics(testContext(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cl, cfg
+}
+
+// clusterConfig is newCluster without creating topics.
+func clusterConfig(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, Config) {
 	t.Helper()
 	opts = append([]kfake.Opt{
 		kfake.NumBrokers(1),
@@ -57,11 +67,6 @@ func newCluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, Config) {
 			CoordinatorTimeout: 2 * time.Second,
 			MaxWait:            50 * time.Millisecond,
 		},
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	if err := EnsureTopics(ctx, cfg); err != nil {
-		t.Fatal(err)
 	}
 	return cl, cfg
 }
@@ -160,5 +165,131 @@ func TestRoundTripKeepsKeyOrder(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ sync.Mutex
+// member runs a consumer's fetch loop in the background, recording what it
+// fetched and the partitions of its latest assignment.
+type member struct {
+	c *Consumer[rec]
+
+	mu    sync.Mutex
+	parts []int
+	got   []storage.Message[rec]
+}
+
+func startMember(t *testing.T, ctx context.Context, cfg Config, group string) *member {
+	t.Helper()
+	m := &member{}
+	m.c = newConsumer(t, cfg, group, func(_ context.Context, as []Assignment) error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.parts = m.parts[:0]
+		for _, a := range as {
+			m.parts = append(m.parts, a.Partition)
+		}
+		return nil
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := m.c.Fetch(ctx)
+			if err != nil {
+				return
+			}
+			m.mu.Lock()
+			m.got = append(m.got, msg)
+			m.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		m.c.Close()
+		<-done
+	})
+	return m
+}
+
+func (m *member) snapshot() (parts []int, got []storage.Message[rec]) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.parts), slices.Clone(m.got)
+}
+
+// waitFor polls cond until it holds or the test times out.
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func ids(msgs []storage.Message[rec]) map[string]int {
+	set := map[string]int{}
+	for _, m := range msgs {
+		set[m.Value.id()]++
+	}
+	return set
+}
+
+func TestGroupMembersSharePartitions(t *testing.T) {
+	_, cfg := newCluster(t)
+	ctx := testContext(t)
+	p := newProducer(t, cfg)
+	sent := records(400, 16)
+	if err := p.Write(ctx, sent[:40]...); err != nil {
+		t.Fatal(err)
+	}
+	// The first member alone holds every partition and fetches the first
+	// 40 messages without committing them.
+	a := startMember(t, ctx, cfg, "share")
+	waitFor(t, ctx, "the first member to fetch 40 messages", func() bool {
+		_, got := a.snapshot()
+		return len(got) == 40
+	})
+	_, early := a.snapshot()
+	b := startMember(t, ctx, cfg, "share")
+	waitFor(t, ctx, "two members holding two partitions each", func() bool {
+		pa, _ := a.snapshot()
+		pb, _ := b.snapshot()
+		return len(pa) == 2 && len(pb) == 2 && !slices.ContainsFunc(pa, func(x int) bool { return slices.Contains(pb, x) })
+	})
+	if err := p.Write(ctx, sent[40:]...); err != nil {
+		t.Fatal(err)
+	}
+	// b reads its partitions from the committed offsets (none): it gets
+	// again the early messages of its partitions.
+	waitFor(t, ctx, "every message consumed", func() bool {
+		_, ga := a.snapshot()
+		_, gb := b.snapshot()
+		return len(ids(append(ga, gb...))) == len(sent)
+	})
+	pa, ga := a.snapshot()
+	pb, gb := b.snapshot()
+	for _, m := range gb {
+		if !slices.Contains(pb, m.Partition) {
+			t.Fatalf("second member fetched from partition %d, holds %v", m.Partition, pb)
+		}
+	}
+	for _, m := range ga[len(early):] {
+		if !slices.Contains(pa, m.Partition) {
+			t.Fatalf("first member fetched from partition %d after the rebalance, holds %v", m.Partition, pa)
+		}
+	}
+	if len(gb) < len(sent)/4 {
+		t.Errorf("second member fetched %d of %d messages", len(gb), len(sent))
+	}
+	// Committing an early message of a partition the first member lost is
+	// refused: b reads it again.
+	i := slices.IndexFunc(early, func(m storage.Message[rec]) bool { return slices.Contains(pb, m.Partition) })
+	if i < 0 {
+		t.Fatal("no early message in the second member's partitions")
+	}
+	if err := a.c.Commit(ctx, early[i]); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("commit of a revoked partition: got %v, want ErrRevoked", err)
+	}
+	if ids(gb)[early[i].Value.id()] == 0 {
+		t.Errorf("message %s of a revoked partition not fetched again by its new holder", early[i].Value.id())
+	}
+}

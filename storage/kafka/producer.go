@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	kafka "github.com/segmentio/kafka-go"
@@ -96,14 +97,19 @@ func (p *Producer[T]) Write(ctx context.Context, msgs ...storage.Message[T]) err
 		var werrs kafka.WriteErrors
 		if errors.As(err, &werrs) && len(werrs) == len(pending) {
 			failed := pending[:0:0]
-			err = nil
+			var errs []error
 			for i, e := range werrs {
-				if e != nil {
-					failed = append(failed, pending[i])
-					err = errors.Join(err, e)
+				if e == nil {
+					continue
+				}
+				failed = append(failed, pending[i])
+				// One failed batch fails all its messages alike: keep
+				// each distinct error once.
+				if !slices.ContainsFunc(errs, func(x error) bool { return x.Error() == e.Error() }) {
+					errs = append(errs, e)
 				}
 			}
-			pending = failed
+			pending, err = failed, errors.Join(errs...)
 		}
 		if !retriable(err) {
 			return fmt.Errorf("kafka: write %d messages to %s: %w", len(pending), p.w.Topic, err)
