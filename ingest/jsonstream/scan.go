@@ -1,8 +1,10 @@
 package jsonstream
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
+	"math/bits"
 )
 
 // scanner walks JSON bytes read from src (or held in buf when src is nil),
@@ -123,9 +125,32 @@ func (s *scanner) value() error {
 	return nil
 }
 
-// inString marks the bytes that end a run of plain string content: the
-// closing quote and the backslash of an escape.
-var inString = [256]bool{'"': true, '\\': true}
+// plainEnd returns the index of the first quote or backslash in buf at or
+// after i, or len(buf): the end of a run of plain string content. It tests
+// eight bytes at a time.
+func plainEnd(buf []byte, i int) int {
+	const (
+		ones   = 0x0101010101010101
+		highs  = 0x8080808080808080
+		quotes = '"' * ones
+		slashs = '\\' * ones
+	)
+	for ; i+8 <= len(buf); i += 8 {
+		w := binary.LittleEndian.Uint64(buf[i:])
+		q, b := w^quotes, w^slashs
+		// A byte of q or b is zero where w has a quote or a backslash; the
+		// lowest flagged byte is exact.
+		if m := (q-ones)&^q&highs | (b-ones)&^b&highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(buf); i++ {
+		if c := buf[i]; c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return i
+}
 
 // composite consumes an object or array.
 func (s *scanner) composite() error {
@@ -141,10 +166,7 @@ func (s *scanner) composite() error {
 					i++
 					continue
 				}
-				for i < len(buf) && !inString[buf[i]] {
-					i++
-				}
-				if i == len(buf) {
+				if i = plainEnd(buf, i); i == len(buf) {
 					break
 				}
 				esc = buf[i] == '\\'
@@ -191,10 +213,7 @@ func (s *scanner) str(dst *[]byte) error {
 				i++
 				continue
 			}
-			for i < len(buf) && !inString[buf[i]] {
-				i++
-			}
-			if i == len(buf) {
+			if i = plainEnd(buf, i); i == len(buf) {
 				break
 			}
 			if buf[i] == '"' {
