@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilsec/vigil/deploy/demo"
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/correlate"
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/ingest/logtype"
 	"github.com/vigilsec/vigil/storage"
@@ -40,9 +41,9 @@ const (
 )
 
 // runRun runs every role in one process over the in-process bus: sources
-// are decoded onto the events topic, the matcher turns events into alerts
-// on the alerts topic, the store writes both, and alerts are printed as
-// they fire. It returns when the sources are exhausted and everything is
+// are decoded onto the events topic, the matcher and the correlator turn
+// events into alerts on the alerts topic, the store writes both, and
+// alerts are printed as they fire. It returns when the sources are exhausted and everything is
 // stored, or, after an interrupt, once what was read is stored.
 func runRun(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("run", s.err)
@@ -54,6 +55,7 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	format := fl.String("format", "text", "how alerts are printed: text, json (one alert object per line) or none")
 	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line; default: the v2 default format")
 	maxShown := fl.Int("show-errors", 20, "how many decode errors and rejected rows to print (all are counted)")
+	lateness := fl.Duration("lateness", 0, "how late an event may arrive and still be correlated; 0: any (correlation waits for the end of the input, so file order does not matter)")
 	fl.Usage = func() {
 		fmt.Fprintln(s.err, "usage: vigil run [--demo] [--source file://PATH]... [--store URL] [--rules DIR]...")
 		fl.PrintDefaults()
@@ -67,6 +69,9 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	if *format != "text" && *format != "json" && *format != "none" {
 		return fmt.Errorf("--format must be text, json or none, not %q", *format)
 	}
+	if *lateness < 0 {
+		return fmt.Errorf("--lateness must not be negative")
+	}
 	inputs, err := runInputs(sources, *withDemo)
 	if err != nil {
 		return err
@@ -75,15 +80,7 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 		fl.Usage()
 		return exitError(2)
 	}
-	set, err := loadRules(ruleDirs)
-	if err != nil {
-		return fmt.Errorf("loading rules:\n%w", err)
-	}
-	m, err := detect.New(set.Rules, detect.Config{})
-	if err != nil {
-		return err
-	}
-	decoders, err := logtype.Decoders(logtype.Config{FlowFormat: *flowFormat})
+	p, err := newPipeline(ruleDirs, *flowFormat, *lateness)
 	if err != nil {
 		return err
 	}
@@ -91,8 +88,7 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
-	p := &pipeline{matcher: m, decoders: decoders, sink: st, out: s.out, errw: s.err,
-		format: *format, maxShown: *maxShown, events: map[string]int{}, alerts: map[string]int{}}
+	p.sink, p.out, p.errw, p.format, p.maxShown = st, s.out, s.err, *format, *maxShown
 	runErr := p.run(ctx, inputs)
 	if runErr == nil {
 		runErr = p.summary(context.WithoutCancel(ctx), st, ctx.Err() != nil)
@@ -171,13 +167,14 @@ func openStore(ctx context.Context, url string, readOnly bool) (store, error) {
 
 // pipeline is one run of every role over the in-process bus.
 type pipeline struct {
-	matcher  *detect.Matcher
-	decoders map[string]ingest.Decoder
-	sink     storage.Sink
-	out      io.Writer
-	errw     io.Writer
-	format   string
-	maxShown int
+	matcher    *detect.Matcher
+	correlator *correlate.Correlator
+	decoders   map[string]ingest.Decoder
+	sink       storage.Sink
+	out        io.Writer
+	errw       io.Writer
+	format     string // text, json or none
+	maxShown   int
 
 	// Counters, each written by one stage and read after all stopped.
 	events   map[string]int // events put on the bus, per log type
@@ -188,6 +185,33 @@ type pipeline struct {
 	alWriter batch.Stats
 	mu       sync.Mutex // guards rejected, written from the writers' flushes
 	rejected int
+}
+
+// newPipeline loads the rules (the built-in pack when ruleDirs is empty)
+// and builds the matcher, the correlator and the decoders. Lateness 0 is
+// unbounded, as for replay.
+func newPipeline(ruleDirs []string, flowFormat string, lateness time.Duration) (*pipeline, error) {
+	set, err := loadRules(ruleDirs)
+	if err != nil {
+		return nil, fmt.Errorf("loading rules:\n%w", err)
+	}
+	m, err := detect.New(set.Rules, detect.Config{})
+	if err != nil {
+		return nil, err
+	}
+	if lateness == 0 {
+		lateness = -1
+	}
+	co, err := correlate.New(set.Rules, correlate.Config{Lateness: lateness})
+	if err != nil {
+		return nil, err
+	}
+	decoders, err := logtype.Decoders(logtype.Config{FlowFormat: flowFormat})
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{matcher: m, correlator: co, decoders: decoders, out: io.Discard, errw: io.Discard,
+		format: "none", events: map[string]int{}, alerts: map[string]int{}}, nil
 }
 
 // run wires the stages over a new bus, runs them and waits for all. The
@@ -287,14 +311,9 @@ func (p *pipeline) ingest(ctx context.Context, inputs []input, out storage.Produ
 		if len(buf) == 0 {
 			return nil
 		}
-		if err := out.Write(ctx, buf...); err != nil {
-			return err
-		}
-		for _, m := range buf {
-			p.events[m.Value.Type]++
-		}
+		err := out.Write(ctx, buf...)
 		buf = buf[:0]
-		return nil
+		return err
 	}
 	var err error
 	for _, in := range inputs {
@@ -375,10 +394,12 @@ func (p *pipeline) inputFailed(err error) {
 	fmt.Fprintf(p.errw, "input error: %v\n", err)
 }
 
-// detect runs the matcher over the events topic and writes the alerts it
-// opens and closes to the alerts topic; at the end of the events it closes
-// every open alert and ends the alerts topic. An event is committed once
-// the alerts it caused are on the bus.
+// detect runs the matcher over the events topic, hands the signals of
+// correlation rules to the correlator, and writes the alerts both open and
+// close to the alerts topic; at the end of the events it closes every open
+// alert and ends the alerts topic. An event is committed once the alerts it
+// caused are on the bus. In one process the signals need no topic: there
+// is one correlator, and it advances with the events' time.
 func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event], out storage.Producer[*detect.Alert]) error {
 	defer in.Close()
 	write := func(alerts []*detect.Alert) error {
@@ -401,10 +422,18 @@ func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event
 			return errors.Join(err, out.Close())
 		}
 		ev := msg.Value
+		p.events[ev.Type]++
 		alerts := p.matcher.Match(ev)
+		for _, sig := range p.matcher.Signals() {
+			if err := p.correlator.Add(sig); err != nil {
+				return errors.Join(err, out.Close())
+			}
+		}
 		if ev.Time.After(watermark) {
 			watermark = ev.Time
 			alerts = append(alerts, p.matcher.Advance(watermark)...)
+			opened, closed := p.correlator.Advance(watermark)
+			alerts = append(append(alerts, opened...), closed...)
 		}
 		if err := write(alerts); err != nil {
 			return errors.Join(err, out.Close())
@@ -413,7 +442,10 @@ func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event
 			return errors.Join(err, out.Close())
 		}
 	}
-	return errors.Join(write(p.matcher.Flush()), out.Close())
+	alerts := p.matcher.Flush()
+	opened, closed := p.correlator.Flush()
+	alerts = append(append(alerts, opened...), closed...)
+	return errors.Join(write(alerts), out.Close())
 }
 
 // storeStage writes what it consumes through w and commits it once w has
@@ -516,6 +548,11 @@ func (p *pipeline) summary(ctx context.Context, q storage.Querier, interrupted b
 	for _, rs := range p.matcher.Stats().Rules {
 		if rs.Errors > 0 {
 			fmt.Fprintf(p.errw, "rule %s: %d evaluation errors (last: %s)\n", rs.ID, rs.Errors, rs.LastError)
+		}
+	}
+	for _, rs := range p.correlator.Stats().Rules {
+		if rs.Late > 0 || rs.Evicted > 0 {
+			fmt.Fprintf(p.errw, "rule %s: %d late signals not correlated, %d windows dropped at the cap\n", rs.ID, rs.Late, rs.Evicted)
 		}
 	}
 	total := 0

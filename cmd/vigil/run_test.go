@@ -12,7 +12,6 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
-	"github.com/vigilsec/vigil/ingest/logtype"
 	"github.com/vigilsec/vigil/storage/duckdb"
 )
 
@@ -128,21 +127,12 @@ func TestRunInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := loadRules(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := detect.New(set.Rules, detect.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoders, err := logtype.Decoders(logtype.Config{})
+	p, err := newPipeline(nil, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var errw strings.Builder
-	p := &pipeline{matcher: m, decoders: decoders, sink: st, out: io.Discard, errw: &errw,
-		format: "none", events: map[string]int{}, alerts: map[string]int{}}
+	p.sink, p.errw = st, &errw
 	if err := p.run(ctx, inputs); err != nil {
 		t.Fatalf("interrupted run: %v", err)
 	}
@@ -170,6 +160,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"other scheme", []string{"run", "--source", "s3://bucket/prefix"}, 2, "file://PATH sources only"},
 		{"positional", []string{"run", "--demo", "x.log"}, 2, "unexpected argument"},
 		{"format", []string{"run", "--demo", "--format", "yaml"}, 2, "--format"},
+		{"lateness", []string{"run", "--demo", "--lateness", "-1s"}, 2, "--lateness"},
 		{"missing file", []string{"run", "--source", "file://does-not-exist"}, 2, "does-not-exist"},
 		{"store", []string{"run", "--demo", "--store", "postgres://x"}, 2, "want duckdb://PATH"},
 	}
