@@ -38,6 +38,16 @@ const (
 	ParamProfile     = "profile"
 )
 
+// IsParam reports whether name is one of the query parameters FromQuery
+// reads.
+func IsParam(name string) bool {
+	switch name {
+	case ParamRegion, ParamEndpoint, ParamPathStyle, ParamRoleARN, ParamExternalID, ParamSessionName, ParamProfile:
+		return true
+	}
+	return false
+}
+
 // DefaultSessionName is the default of Options.SessionName.
 const DefaultSessionName = "vigil-ingest"
 

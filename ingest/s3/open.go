@@ -68,7 +68,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 	if c.PollInterval, err = durationParam(q, "poll"); err != nil {
 		return nil, fmt.Errorf("s3 source %q: %w", rawURL, err)
 	}
-	if err := knownParams(q, "type", "lookback", "poll"); err != nil {
+	if err := KnownParams(q, "type", "lookback", "poll"); err != nil {
 		return nil, fmt.Errorf("s3 source %q: %w", rawURL, err)
 	}
 	ao, err := awsconf.FromQuery(q)
@@ -88,6 +88,10 @@ func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 	}
 	return New(ctx, c)
 }
+
+// SkipKey reports whether an object key is no log delivery: a CloudTrail
+// digest file or a folder marker.
+func SkipKey(key string) bool { return skipKey(key) }
 
 // NewClient returns an S3 client for the options: the default credential
 // chain, an assumed role when set, the endpoint and path-style addressing
@@ -123,15 +127,11 @@ func durationParam(q url.Values, name string) (time.Duration, error) {
 	return d, nil
 }
 
-// awsParams are the query parameters read by awsconf.FromQuery.
-var awsParams = []string{awsconf.ParamRegion, awsconf.ParamEndpoint, awsconf.ParamPathStyle,
-	awsconf.ParamRoleARN, awsconf.ParamExternalID, awsconf.ParamSessionName, awsconf.ParamProfile}
-
-// knownParams rejects query parameters that are neither own nor AWS ones,
-// so that a typo does not silently change nothing.
-func knownParams(q url.Values, own ...string) error {
+// KnownParams rejects query parameters that are neither own nor AWS ones
+// (awsconf.IsParam), so that a typo is an error rather than ignored.
+func KnownParams(q url.Values, own ...string) error {
 	for k := range q {
-		if !slices.Contains(own, k) && !slices.Contains(awsParams, k) {
+		if !slices.Contains(own, k) && !awsconf.IsParam(k) {
 			return fmt.Errorf("unknown parameter %q", k)
 		}
 	}

@@ -91,6 +91,13 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			form.Set(k, strconv.FormatInt(int64(v), 10))
 		case bool:
 			form.Set(k, strconv.FormatBool(v))
+		case map[string]any: // Attributes: Attribute.N.Name / Attribute.N.Value
+			n := 0
+			for name, val := range v {
+				n++
+				form.Set(fmt.Sprintf("Attribute.%d.Name", n), name)
+				form.Set(fmt.Sprintf("Attribute.%d.Value", n), fmt.Sprint(val))
+			}
 		}
 	}
 	resp, err := http.PostForm(p.upstream+"/", form)
