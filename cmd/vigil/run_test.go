@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
@@ -171,5 +177,64 @@ func TestRunUsageErrors(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, errw, tt.code, tt.want)
 			}
 		})
+	}
+}
+
+// TestRunDemoClickHouse runs the demo twice into a fresh database of the
+// ClickHouse server named by VIGIL_CLICKHOUSE_URL (see
+// deploy/clickhouse/README.md): after FINAL every event and the alerts of
+// replay are there once. Without the variable it skips, or fails under
+// CI=true, like the storage/clickhouse tests.
+func TestRunDemoClickHouse(t *testing.T) {
+	raw := os.Getenv("VIGIL_CLICKHOUSE_URL")
+	if raw == "" {
+		msg := "VIGIL_CLICKHOUSE_URL is not set; start a server with `export VIGIL_CLICKHOUSE_URL=$(deploy/clickhouse/start.sh)`"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	db := "vigil_run_" + hex.EncodeToString(b[:])
+	u.Path = "/" + db
+	storeURL := u.String()
+	opts, err := ch.ParseDSN(storeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := ch.Open(opts)
+		if err == nil {
+			err = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+			conn.Close()
+		}
+		if err != nil {
+			t.Errorf("dropping %s: %v", db, err)
+		}
+	})
+
+	want := replayedRuleIDs(t)
+	for i := range 2 {
+		if code, _, errw := vigil(t, "", "run", "--demo", "--format", "none", "--store", storeURL); code != 0 {
+			t.Fatalf("run %d: exit %d\n%s", i, code, errw)
+		}
+		code, out, errw := vigil(t, "", "query", "--store", storeURL, "--format", "json",
+			"SELECT (SELECT count() FROM events FINAL) AS events, (SELECT uniqExact(event_id) FROM events) AS ids, "+
+				"(SELECT count() FROM alerts FINAL) AS alerts")
+		if code != 0 {
+			t.Fatalf("query: exit %d\n%s", code, errw)
+		}
+		var got struct{ Events, IDs, Alerts uint64 }
+		if err := json.Unmarshal([]byte(out), &got); err != nil {
+			t.Fatalf("%s: %v", out, err)
+		}
+		if got.Events != got.IDs || got.Events == 0 || got.Alerts != uint64(len(want)) {
+			t.Errorf("run %d: %d events of %d IDs, %d alerts; want one row per ID and %d alerts", i, got.Events, got.IDs, got.Alerts, len(want))
+		}
 	}
 }
