@@ -55,7 +55,7 @@ func testStore(t testing.TB, cfg Config) *Store {
 		unavailable(t, "cannot reach the server at "+redact(raw)+": "+err.Error())
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := s.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
 			t.Errorf("dropping %s: %v", db, err)
