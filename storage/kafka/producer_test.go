@@ -181,4 +181,3 @@ func TestSASL(t *testing.T) {
 		})
 	}
 }
-

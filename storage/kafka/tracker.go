@@ -82,8 +82,8 @@ func (t *Tracker[T]) Done(m storage.Message[T]) (storage.Message[T], bool) {
 		return zero, false
 	}
 	last := p.msgs[n-1]
-	clear(p.msgs[:n])
-	p.msgs, p.done = p.msgs[n:], p.done[n:]
+	// Shift in place, keeping the capacity for the next messages.
+	p.msgs, p.done = slices.Delete(p.msgs, 0, n), slices.Delete(p.done, 0, n)
 	return last, true
 }
 
