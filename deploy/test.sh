@@ -20,6 +20,18 @@ go vet ./...
 echo "== go build"
 go build ./...
 
+echo "== services for the integration tests"
+# Each script installs its server when missing, starts it on loopback with
+# data in a temporary directory, and prints its address.
+stop_services() {
+	bash deploy/alertmanager/stop.sh >/dev/null 2>&1 || true
+	bash deploy/clickhouse/stop.sh >/dev/null 2>&1 || true
+}
+trap stop_services EXIT
+VIGIL_CLICKHOUSE_URL="$(bash deploy/clickhouse/start.sh)"
+VIGIL_ALERTMANAGER_URL="$(bash deploy/alertmanager/start.sh)"
+export VIGIL_CLICKHOUSE_URL VIGIL_ALERTMANAGER_URL
+
 echo "== go test"
 go test -count=1 ./...
 
