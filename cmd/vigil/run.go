@@ -242,18 +242,19 @@ func (p *pipeline) run(ctx context.Context, inputs []input) error {
 	defer stopIngest()
 	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDrain()
-	var timer *time.Timer
-	var timerMu sync.Mutex
-	defer context.AfterFunc(ctx, func() {
-		timerMu.Lock()
-		defer timerMu.Unlock()
-		timer = time.AfterFunc(drainTimeout, stopDrain)
-	})()
-	defer func() {
-		timerMu.Lock()
-		defer timerMu.Unlock()
-		if timer != nil {
-			timer.Stop()
+	done := make(chan struct{})
+	defer close(done)
+	go func() { // after an interrupt, the stages have drainTimeout to flush
+		select {
+		case <-done:
+		case <-ctx.Done():
+			t := time.NewTimer(drainTimeout)
+			defer t.Stop()
+			select {
+			case <-done:
+			case <-t.C:
+				stopDrain()
+			}
 		}
 	}()
 

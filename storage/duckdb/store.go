@@ -23,8 +23,15 @@ import (
 // DefaultPath is the default of Config.Path.
 const DefaultPath = "./vigil-data/vigil.duckdb"
 
-// ErrNotReadOnly is returned by Query for anything but one SELECT statement.
-var ErrNotReadOnly = errors.New("only a single SELECT statement may be run")
+// Errors of the store.
+var (
+	// ErrNotReadOnly is returned by Query for anything but one SELECT
+	// statement.
+	ErrNotReadOnly = errors.New("only a single SELECT statement may be run")
+	// ErrLocked is returned by Open when another process has the file open
+	// for writing (such as a running `vigil run`): DuckDB allows one.
+	ErrLocked = errors.New("the store is in use by another process")
+)
 
 // Config configures a Store. The zero value is valid.
 type Config struct {
@@ -104,6 +111,9 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	}
 	conn, err := duckdb.NewConnector(dsn, nil)
 	if err != nil {
+		if strings.Contains(err.Error(), "Conflicting lock") {
+			err = fmt.Errorf("%w: %w", ErrLocked, err)
+		}
 		return nil, fmt.Errorf("duckdb: opening %s: %w", path, err)
 	}
 	s := &Store{cfg: c, db: sql.OpenDB(conn)}

@@ -1,9 +1,13 @@
 package duckdb
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -319,4 +323,46 @@ func BenchmarkInsertEventsReplayed(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestLockedByAnotherProcess opens a store in a child process (this test
+// binary, running TestHoldStore) and then here: Open reports ErrLocked.
+func TestLockedByAnotherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vigil.duckdb")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldStore$")
+	cmd.Env = append(os.Environ(), "VIGIL_HOLD_STORE="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "open\n" {
+		t.Fatalf("child: %q, %v", line, err)
+	}
+	for _, ro := range []bool{false, true} {
+		if _, err := Open(context.Background(), Config{Path: path, ReadOnly: ro}); !errors.Is(err, ErrLocked) {
+			t.Errorf("read-only=%v: err = %v, want ErrLocked", ro, err)
+		}
+	}
+}
+
+// TestHoldStore is the child of TestLockedByAnotherProcess: it opens the
+// store, says so and holds it until its stdin closes.
+func TestHoldStore(t *testing.T) {
+	path := os.Getenv("VIGIL_HOLD_STORE")
+	if path == "" {
+		t.Skip("runs as the child of TestLockedByAnotherProcess")
+	}
+	s := open(t, Config{Path: path})
+	fmt.Println("open")
+	io.Copy(io.Discard, os.Stdin)
+	s.Close()
 }
