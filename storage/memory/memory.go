@@ -223,8 +223,8 @@ func (p *Producer[T]) Close() error {
 	t.producers--
 	if t.producers == 0 {
 		t.ended = true
-		t.broadcast()
 	}
+	t.broadcast() // wakes a Write of p waiting for room
 	return nil
 }
 

@@ -319,3 +319,21 @@ func BenchmarkWriteFetchCommit(b *testing.B) {
 	<-done
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "msgs/s")
 }
+
+func TestCloseWakesBlockedWrite(t *testing.T) {
+	ctx := context.Background()
+	b := newBus(t, 1)
+	p, _ := NewProducer[int](b, "t")
+	other, _ := NewProducer[int](b, "t") // keeps the topic open
+	NewConsumer[int](b, "t", "g")
+	if err := p.Write(ctx, msgs(1)...); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- p.Write(ctx, msgs(2)...) }()
+	p.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Errorf("blocked write after Close: err = %v, want ErrClosed", err)
+	}
+	other.Close()
+}
