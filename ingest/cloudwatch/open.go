@@ -42,12 +42,14 @@ func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 	c := Config{
 		Group:        group,
 		StreamPrefix: q.Get("stream_prefix"),
-		LogType:      q.Get("type"),
-		Checkpoints:  o.Checkpoints,
-		Since:        o.Since,
-		Until:        o.Until,
-		Bad:          o.Bad,
-		Logger:       o.Logger,
+		CheckpointKey: "cloudwatch://" + group + "?stream_prefix=" + q.Get("stream_prefix") +
+			s3.BackfillKey(o.Since, o.Until),
+		LogType:     q.Get("type"),
+		Checkpoints: o.Checkpoints,
+		Since:       o.Since,
+		Until:       o.Until,
+		Bad:         o.Bad,
+		Logger:      o.Logger,
 	}
 	for name, dst := range map[string]*time.Duration{"delay": &c.Delay, "poll": &c.PollInterval, "lookback": &c.Lookback} {
 		if v := q.Get(name); v != "" {

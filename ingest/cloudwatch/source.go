@@ -355,8 +355,9 @@ func (s *Source) page(ctx context.Context, events []types.FilteredLogEvent, more
 	fresh := s.held
 	s.held = nil
 	for _, e := range events {
-		if aws.ToInt64(e.Timestamp) == s.st.Millis && s.seen[aws.ToString(e.EventId)] {
-			continue
+		ts := aws.ToInt64(e.Timestamp)
+		if ts < s.st.Millis || (ts == s.st.Millis && s.seen[aws.ToString(e.EventId)]) {
+			continue // before the checkpoint (the query starts there), or acknowledged at it
 		}
 		fresh = append(fresh, e)
 	}

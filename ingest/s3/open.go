@@ -21,7 +21,9 @@ import (
 // Options are what a source URL does not say: where checkpoints go, the
 // backfill window, where bad records are reported.
 type Options struct {
-	// Checkpoints keeps the source's progress. Default: none.
+	// Checkpoints keeps the source's progress. Default: none. A bounded
+	// backfill (Until set) keeps its own checkpoint (see BackfillKey). The
+	// SQS source needs none: the queue is its checkpoint.
 	Checkpoints checkpoint.Store
 	// Since and Until bound a backfill; see Config.
 	Since, Until time.Time
@@ -56,7 +58,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 		Limits:        o.Limits,
 		LogType:       typ,
 		Checkpoints:   o.Checkpoints,
-		CheckpointKey: "s3://" + u.Host + u.Path + "?type=" + typ,
+		CheckpointKey: "s3://" + u.Host + u.Path + "?type=" + typ + BackfillKey(o.Since, o.Until),
 		Since:         o.Since,
 		Until:         o.Until,
 		Bad:           o.Bad,
@@ -87,6 +89,16 @@ func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 		c.Logger.Info("s3 source", "bucket", c.Bucket, "prefix", c.Prefix, "type", typ, "aws", ao)
 	}
 	return New(ctx, c)
+}
+
+// BackfillKey returns what a bounded backfill (until set) appends to a
+// source's checkpoint key, so that reading history neither skips nor
+// disturbs what the same source records while following new logs.
+func BackfillKey(since, until time.Time) string {
+	if until.IsZero() {
+		return ""
+	}
+	return "&backfill=" + since.UTC().Format(time.RFC3339) + "/" + until.UTC().Format(time.RFC3339)
 }
 
 // SkipKey reports whether an object key is no log delivery: a CloudTrail
