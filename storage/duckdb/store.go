@@ -109,7 +109,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 			return nil, fmt.Errorf("duckdb: %w", err)
 		}
 	}
-	conn, err := duckdb.NewConnector(dsn, nil)
+	conn, err := duckdb.NewConnector(dsn, utc)
 	if err != nil {
 		if strings.Contains(err.Error(), "Conflicting lock") {
 			err = fmt.Errorf("%w: %w", ErrLocked, err)
@@ -122,6 +122,14 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		return nil, fmt.Errorf("duckdb: %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// utc sets a new connection's time zone to UTC, so that times are shown,
+// truncated and formatted in UTC whatever the local time zone, as in
+// ClickHouse columns declared with 'UTC'.
+func utc(c driver.ExecerContext) error {
+	_, err := c.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
+	return err
 }
 
 // init checks or creates the schema and, for writing, prepares the staging

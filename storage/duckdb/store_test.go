@@ -366,3 +366,12 @@ func TestHoldStore(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin)
 	s.Close()
 }
+
+func TestQueriesWorkInUTC(t *testing.T) {
+	t.Setenv("TZ", "America/New_York")
+	s := open(t, Config{})
+	got := scalar(t, s, "SELECT strftime(date_trunc('day', TIMESTAMPTZ '2026-03-14 02:00:00+00'), '%Y-%m-%d %H:%M')")
+	if got != "2026-03-14 00:00" {
+		t.Errorf("day of 02:00 UTC = %v, want 2026-03-14 00:00 (UTC)", got)
+	}
+}
