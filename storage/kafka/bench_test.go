@@ -162,4 +162,3 @@ func BenchmarkEventCodec(b *testing.B) {
 		}
 	}
 }
-

@@ -293,3 +293,42 @@ func TestGroupMembersSharePartitions(t *testing.T) {
 		t.Errorf("message %s of a revoked partition not fetched again by its new holder", early[i].Value.id())
 	}
 }
+
+func TestRebalanceDropsRevokedMessages(t *testing.T) {
+	_, cfg := newCluster(t)
+	ctx := testContext(t)
+	sent := records(400, 16)
+	if err := newProducer(t, cfg).Write(ctx, sent...); err != nil {
+		t.Fatal(err)
+	}
+	// The first member fetches one message: its readers buffer more of
+	// every partition.
+	var parts []int
+	a := newConsumer(t, cfg, "drop", func(_ context.Context, as []Assignment) error {
+		parts = parts[:0]
+		for _, x := range as {
+			parts = append(parts, x.Partition)
+		}
+		return nil
+	})
+	first := fetchN(t, ctx, a, 1)
+	b := startMember(t, ctx, cfg, "drop")
+	waitFor(t, ctx, "the second member to hold two partitions", func() bool {
+		pb, _ := b.snapshot()
+		return len(pb) == 2
+	})
+	// What the first member fetches now comes from its new assignment
+	// only: the messages buffered from the partitions it lost are gone.
+	got := append(first, fetchN(t, ctx, a, 100)...)
+	if len(parts) != 2 {
+		t.Fatalf("first member holds %v after the rebalance, want two partitions", parts)
+	}
+	for _, m := range got[1:] {
+		if !slices.Contains(parts, m.Partition) {
+			t.Fatalf("first member fetched partition %d after losing it (holds %v)", m.Partition, parts)
+		}
+	}
+	if st := a.Stats(); st.Generations != 2 {
+		t.Errorf("stats %+v, want 2 generations", st)
+	}
+}
