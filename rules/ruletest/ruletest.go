@@ -1,20 +1,25 @@
 // Package ruletest runs the tests written in rule files: each test's
 // records are decoded by the real decoder of the rule's log type, matched
-// by a matcher holding only the rule under test, and the alerts counted
-// against the test's expect.
+// by a matcher holding only the rule under test (and, for a correlation
+// rule, correlated in event time by a correlator), and the alerts counted
+// against the test's expect, or compared with its list of expected alerts
+// (group key, count) in order of first event time.
 package ruletest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/correlate"
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/rules"
 )
@@ -143,20 +148,9 @@ func RunRule(ctx context.Context, r *rules.Rule, c Config) []Result {
 // runTest runs one test.
 func runTest(ctx context.Context, r *rules.Rule, t *rules.Test, c Config) Result {
 	res := Result{RuleID: r.ID, Test: t.Name, Pos: t.Pos, Expected: t.Expect}
-	input, err := testInput(t, c.Limits)
+	inputs, err := testInputs(r, t, c)
 	if err != nil {
 		res.Err = err
-		return res
-	}
-	typ := r.LogTypes[0]
-	if c.Detect != nil {
-		if d := c.Detect(input); slices.Contains(r.LogTypes, d) {
-			typ = d
-		}
-	}
-	dec := c.Decoders[typ]
-	if dec == nil {
-		res.Err = fmt.Errorf("no decoder for log type %s", typ)
 		return res
 	}
 	enabled := *r
@@ -166,29 +160,114 @@ func runTest(ctx context.Context, r *rules.Rule, t *rules.Test, c Config) Result
 		res.Err = err
 		return res
 	}
+	co, err := correlate.New([]*rules.Rule{&enabled}, correlate.Config{Lateness: -1})
+	if err != nil {
+		res.Err = err
+		return res
+	}
 	var bad []string
 	h := ingest.Handler{
 		Event: func(ev *ingest.Event) error {
 			m.Match(ev)
+			for _, s := range m.Signals() {
+				if err := co.Add(s); err != nil {
+					return err
+				}
+			}
+			_, closed := co.Advance(ev.Time)
+			res.Alerts = append(res.Alerts, closed...)
 			return nil
 		},
 		Bad: func(e *ingest.DecodeError) { bad = append(bad, e.Error()) },
 	}
-	src := "test:" + t.Pos.String()
-	if err := dec.Decode(ctx, bytes.NewReader(input), src, h); err != nil {
-		res.Err = fmt.Errorf("decode: %w", err)
-		return res
+	for i, in := range inputs {
+		dec := c.Decoders[in.typ]
+		if dec == nil {
+			res.Err = fmt.Errorf("no decoder for log type %s", in.typ)
+			return res
+		}
+		src := "test:" + t.Pos.String()
+		if len(inputs) > 1 {
+			src += "#" + strconv.Itoa(i+1)
+		}
+		if err := dec.Decode(ctx, bytes.NewReader(in.data), src, h); err != nil {
+			res.Err = fmt.Errorf("decode: %w", err)
+			return res
+		}
 	}
 	if len(bad) > 0 {
 		res.Err = fmt.Errorf("decode: %d bad records: %s", len(bad), strings.Join(bad, "; "))
 		return res
 	}
-	res.Alerts = m.Flush()
+	res.Alerts = append(res.Alerts, m.Flush()...)
+	_, closed := co.Flush()
+	res.Alerts = append(res.Alerts, closed...)
+	slices.SortStableFunc(res.Alerts, func(a, b *detect.Alert) int {
+		return cmp.Or(a.FirstTime.Compare(b.FirstTime), strings.Compare(a.GroupKey, b.GroupKey))
+	})
 	res.Got = len(res.Alerts)
 	if st := m.Stats().Rules[0]; st.Errors > 0 {
 		res.Err = fmt.Errorf("%d evaluation errors, last: %s", st.Errors, st.LastError)
+	} else if res.Got == res.Expected {
+		res.Err = checkAlerts(t.Alerts, res.Alerts)
 	}
 	return res
+}
+
+// checkAlerts compares alerts with the test's expected ones, in order.
+func checkAlerts(want []rules.ExpectedAlert, got []*detect.Alert) error {
+	for i, w := range want {
+		a := got[i]
+		switch {
+		case w.GroupKey != "" && a.GroupKey != w.GroupKey:
+			return fmt.Errorf("alert %d: group key %q, expected %q", i+1, a.GroupKey, w.GroupKey)
+		case w.Count > 0 && a.Count != w.Count:
+			return fmt.Errorf("alert %d (%s): count %d, expected %d", i+1, a.GroupKey, a.Count, w.Count)
+		}
+	}
+	return nil
+}
+
+// input is one decoder input of a test.
+type input struct {
+	typ  string
+	data []byte
+}
+
+// testInputs returns what a test feeds to the decoders. Records of a
+// correlation rule over several log types are decoded one by one, each by
+// the decoder of its own detected type, so one test can hold a CloudTrail
+// record followed by flow log lines; otherwise the records form one input
+// of one type.
+func testInputs(r *rules.Rule, t *rules.Test, c Config) ([]input, error) {
+	typeOf := func(data []byte) string {
+		if c.Detect != nil {
+			if d := c.Detect(data); slices.Contains(r.LogTypes, d) {
+				return d
+			}
+		}
+		return r.LogTypes[0]
+	}
+	if r.Correlate != nil && len(r.LogTypes) > 1 && t.File == "" && c.Detect != nil {
+		records := t.Logs
+		if t.Log != nil {
+			records = []any{t.Log}
+		}
+		var out []input
+		for i, rec := range records {
+			data, err := encodeRecords([]any{rec})
+			if err != nil {
+				return nil, fmt.Errorf("record %d: %w", i+1, err)
+			}
+			out = append(out, input{typeOf(data), data})
+		}
+		return out, nil
+	}
+	data, err := testInput(t, c.Limits)
+	if err != nil {
+		return nil, err
+	}
+	return []input{{typeOf(data), data}}, nil
 }
 
 // testInput returns the bytes a test feeds to the decoder: mappings as
@@ -214,6 +293,12 @@ func testInput(t *rules.Test, lim ingest.Limits) ([]byte, error) {
 	if t.Log != nil {
 		records = []any{t.Log}
 	}
+	return encodeRecords(records)
+}
+
+// encodeRecords writes mappings as JSON, one per line, and strings as
+// they are.
+func encodeRecords(records []any) ([]byte, error) {
 	var buf bytes.Buffer
 	for i, rec := range records {
 		switch x := rec.(type) {
