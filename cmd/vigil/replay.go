@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/correlate"
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/ingest/logtype"
 )
 
-// runReplay decodes recorded logs, runs them through the rules and prints
-// the alerts, sorted by first event time, once each in its final state. A
+// runReplay decodes recorded logs, runs them through the rules (the
+// correlation rules through a correlator) and prints the alerts, sorted by
+// first event time, once each in its final state. A
 // summary goes to stderr. Bad records and undetectable files are counted
 // and reported; they do not change the exit status.
 func runReplay(ctx context.Context, args []string, s stdio) error {
@@ -30,6 +32,7 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	typ := fl.String("type", "", "log type of every input (cloudtrail, vpcflow, k8saudit, auditd); default: detected per file")
 	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line; default: the v2 default format")
 	maxShown := fl.Int("show-errors", 20, "how many decode errors to print (all are counted)")
+	lateness := fl.Duration("lateness", 0, "how late an event may arrive and still be correlated; 0: any (correlation waits for the whole input, so file order does not matter)")
 	fl.Usage = func() {
 		fmt.Fprintln(s.err, "usage: vigil replay [--format text|json] [--rules DIR]... [--type T] PATH...")
 		fmt.Fprintln(s.err, "PATH is a file, a directory (read recursively) or - for stdin; .gz is read transparently.")
@@ -43,6 +46,9 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	}
 	if *typ != "" && !slices.Contains(ingest.Types, *typ) {
 		return fmt.Errorf("--type must be one of %s, not %q", strings.Join(ingest.Types, ", "), *typ)
+	}
+	if *lateness < 0 {
+		return fmt.Errorf("--lateness must not be negative")
 	}
 	if fl.NArg() == 0 {
 		fl.Usage()
@@ -60,12 +66,20 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
+	ccfg := correlate.Config{Lateness: *lateness}
+	if *lateness == 0 {
+		ccfg.Lateness = -1 // unbounded
+	}
+	co, err := correlate.New(set.Rules, ccfg)
+	if err != nil {
+		return err
+	}
 	decoders, err := logtype.Decoders(logtype.Config{FlowFormat: *flowFormat})
 	if err != nil {
 		return err
 	}
 
-	r := &replayer{matcher: m, decoders: decoders, typ: *typ, stdin: s.in, errw: s.err,
+	r := &replayer{matcher: m, correlator: co, decoders: decoders, typ: *typ, stdin: s.in, errw: s.err,
 		maxShown: *maxShown, events: map[string]int{}}
 	for _, in := range inputs {
 		if err := r.file(ctx, in); err != nil {
@@ -73,6 +87,8 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 		}
 	}
 	r.alerts = append(r.alerts, m.Flush()...)
+	_, closed := co.Flush()
+	r.alerts = append(r.alerts, closed...)
 	sort.SliceStable(r.alerts, func(i, j int) bool {
 		a, b := r.alerts[i], r.alerts[j]
 		if !a.FirstTime.Equal(b.FirstTime) {
@@ -86,18 +102,19 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	if err := printAlerts(s.out, *format, r.alerts); err != nil {
 		return err
 	}
-	r.summary(m.Stats())
+	r.summary(m.Stats(), co.Stats())
 	return nil
 }
 
 // replayer carries the state of one replay.
 type replayer struct {
-	matcher  *detect.Matcher
-	decoders map[string]ingest.Decoder
-	typ      string
-	stdin    io.Reader
-	errw     io.Writer
-	maxShown int
+	matcher    *detect.Matcher
+	correlator *correlate.Correlator
+	decoders   map[string]ingest.Decoder
+	typ        string
+	stdin      io.Reader
+	errw       io.Writer
+	maxShown   int
 
 	events    map[string]int // per log type
 	bad       int            // malformed records
@@ -147,9 +164,16 @@ func (r *replayer) file(ctx context.Context, path string) error {
 		Event: func(ev *ingest.Event) error {
 			r.events[ev.Type]++
 			r.matcher.Match(ev)
+			for _, s := range r.matcher.Signals() {
+				if err := r.correlator.Add(s); err != nil {
+					return err
+				}
+			}
 			if ev.Time.After(r.watermark) {
 				r.watermark = ev.Time
 				r.alerts = append(r.alerts, r.matcher.Advance(r.watermark)...)
+				_, closed := r.correlator.Advance(r.watermark)
+				r.alerts = append(r.alerts, closed...)
 			}
 			return nil
 		},
@@ -175,7 +199,7 @@ func (r *replayer) inputFailed(err error) {
 }
 
 // summary prints the counts of the replay to stderr.
-func (r *replayer) summary(st detect.Stats) {
+func (r *replayer) summary(st detect.Stats, cst correlate.Stats) {
 	total := 0
 	var parts []string
 	for _, t := range ingest.Types {
@@ -195,6 +219,9 @@ func (r *replayer) summary(st detect.Stats) {
 		if rs.Errors > 0 {
 			fmt.Fprintf(r.errw, "rule %s: %d evaluation errors (last: %s)\n", rs.ID, rs.Errors, rs.LastError)
 		}
+	}
+	if len(cst.Rules) > 0 {
+		fmt.Fprintf(r.errw, "correlation: %d signals, %d late (not correlated), %d windows evicted\n", cst.Signals, cst.Late, cst.Evicted)
 	}
 	fmt.Fprintf(r.errw, "replay: %d events%s, %d decode errors, %d unreadable inputs, %d alerts\n",
 		total, detail, r.bad, r.failed, len(r.alerts))
