@@ -3,8 +3,8 @@ package correlate
 import (
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 

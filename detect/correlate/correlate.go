@@ -27,7 +27,9 @@ type Config struct {
 	// Lateness is how far behind the newest event time an event may
 	// arrive and still be correlated: the watermark is the newest event
 	// time seen minus Lateness. Default 15m (CloudTrail delivers files
-	// late and out of order).
+	// late and out of order). A negative Lateness is unbounded: nothing
+	// is correlated before Flush, so the arrival order of the whole input
+	// does not matter (for replays of recorded files and tests).
 	Lateness time.Duration
 	// MaxWindows caps the open windows (count, distinct), partial
 	// sequences and pending absences of each rule; when a new one would
@@ -43,7 +45,14 @@ type Config struct {
 	MaxEventIDs int
 }
 
+// unbounded stands for a negative Lateness: longer than any event-time
+// span, short enough not to overflow when subtracted from an event time.
+const unbounded = time.Duration(1 << 62)
+
 func (c Config) lateness() time.Duration {
+	if c.Lateness < 0 {
+		return unbounded
+	}
 	if c.Lateness > 0 {
 		return c.Lateness
 	}
