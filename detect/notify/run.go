@@ -68,7 +68,10 @@ func (n *Notifier) Run(ctx context.Context, c storage.Consumer[*detect.Alert]) e
 			}
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil || err != nil {
+		if ctx.Err() != nil {
+			return n.shutdown(ctx, c, pending, nil)
+		}
+		if err != nil {
 			return n.shutdown(ctx, c, pending, err)
 		}
 		if pending, err = commitDone(ctx, c, pending); err != nil {
