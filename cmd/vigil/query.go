@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/storage"
@@ -114,16 +115,27 @@ func cell(v any) string {
 			s = fmt.Sprint(v)
 		}
 	}
-	s = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
+	s = terminalSafe(s)
 	if utf8.RuneCountInString(s) > maxCell {
 		s = string([]rune(s)[:maxCell-1]) + "…"
 	}
 	return s
+}
+
+// terminalSafe returns s on one line and without the characters a
+// terminal would act on: control characters (C0 and C1, so no escape
+// sequences) become spaces, bidirectional overrides and isolates are
+// dropped. Stored logs are attacker-controlled text.
+func terminalSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r):
+			return ' '
+		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // isScalar reports numbers and booleans, printed with fmt rather than JSON.

@@ -100,6 +100,8 @@ func TestPrintTable(t *testing.T) {
 				"x           42   2026-03-14T09:30:00Z  [\"a\",\"b\"]  NULL\n" +
 				"line break  1.5  2026-03-14T09:30:00Z  []         raw\n" +
 				"(2 rows)\n"},
+		{"terminal controls", storage.Result{Columns: []string{"s"}, Rows: [][]any{{"a\x1b[31mred\u009b2J\u202eb"}}},
+			"s\na [31mred 2Jb\n(1 row)\n"},
 		{"long cell", storage.Result{Columns: []string{"raw"}, Rows: [][]any{{strings.Repeat("é", 100)}}},
 			"raw\n" + strings.Repeat("é", maxCell-1) + "…\n(1 row)\n"},
 	}

@@ -525,6 +525,11 @@ func (p *pipeline) print(ctx context.Context, in storage.Consumer[*detect.Alert]
 		a := msg.Value
 		if n, ok := p.alerts[a.AlertID]; !ok || a.Count > n {
 			p.alerts[a.AlertID] = a.Count
+			if p.format == "text" {
+				c := *a // the summary quotes logs: keep escape sequences off the terminal
+				c.Summary = terminalSafe(c.Summary)
+				a = &c
+			}
 			if p.format != "none" {
 				if err := printAlerts(p.out, p.format, []*detect.Alert{a}); err != nil {
 					return err

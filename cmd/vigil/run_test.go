@@ -18,7 +18,9 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/duckdb"
+	"github.com/vigilsec/vigil/storage/memory"
 )
 
 // storeCounts returns the rows of events and alerts in a DuckDB store and
@@ -236,5 +238,41 @@ func TestRunDemoClickHouse(t *testing.T) {
 		if got.Events != got.IDs || got.Events == 0 || got.Alerts != uint64(len(want)) {
 			t.Errorf("run %d: %d events of %d IDs, %d alerts; want one row per ID and %d alerts", i, got.Events, got.IDs, got.Alerts, len(want))
 		}
+	}
+}
+
+// TestPrintAlerts prints each alert once when it fires and again when it
+// closes with a larger count, without the terminal controls its summary
+// may quote from logs.
+func TestPrintAlerts(t *testing.T) {
+	ctx := context.Background()
+	bus, err := memory.New(memory.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, _ := memory.NewProducer[*detect.Alert](bus, storage.TopicAlerts)
+	cons, _ := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "print")
+	alert := func(id string, count int) storage.Message[*detect.Alert] {
+		return storage.Message[*detect.Alert]{Value: &detect.Alert{AlertID: id, RuleID: "r", Severity: "high",
+			Summary: "user \x1b]8;;http://x\x07click\x1b[0m", Count: count}}
+	}
+	if err := prod.Write(ctx, alert("a", 1), alert("b", 1), alert("a", 3), alert("a", 3), alert("b", 1)); err != nil {
+		t.Fatal(err)
+	}
+	prod.Close()
+	var out strings.Builder
+	p := &pipeline{out: &out, format: "text", alerts: map[string]int{}}
+	if err := p.print(ctx, cons); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[2], "×3") {
+		t.Errorf("want a, b and a ×3:\n%s", out.String())
+	}
+	if strings.ContainsAny(out.String(), "\x1b\x07") {
+		t.Errorf("terminal controls printed: %q", out.String())
+	}
+	if len(p.alerts) != 2 {
+		t.Errorf("counted %d alerts, want 2", len(p.alerts))
 	}
 }
