@@ -77,8 +77,8 @@ type EventCodec struct{}
 
 var _ Codec[*ingest.Event] = EventCodec{}
 
-// wireEvent is the JSON form of an event; Fields are decoded separately,
-// once the log type is known.
+// wireEvent is the JSON form of an event for decoding; Fields are decoded
+// separately, once the log type is known.
 type wireEvent struct {
 	ID     string            `json:"event_id"`
 	Type   string            `json:"type"`
@@ -89,15 +89,22 @@ type wireEvent struct {
 	Norm   ingest.Normalized `json:"norm"`
 }
 
+// wireEventOut is wireEvent for encoding, in one pass.
+type wireEventOut struct {
+	ID     string            `json:"event_id"`
+	Type   string            `json:"type"`
+	Time   time.Time         `json:"time"`
+	Source string            `json:"source"`
+	Fields map[string]any    `json:"fields"`
+	Raw    []byte            `json:"raw"`
+	Norm   ingest.Normalized `json:"norm"`
+}
+
 // Encode marshals ev.
 func (EventCodec) Encode(ev *ingest.Event) ([]byte, []kafka.Header, error) {
-	fields, err := json.Marshal(ev.Fields)
-	if err != nil {
-		return nil, nil, fmt.Errorf("kafka: encode fields of event %s: %w", ev.ID, err)
-	}
-	b, err := json.Marshal(wireEvent{
+	b, err := json.Marshal(wireEventOut{
 		ID: ev.ID, Type: ev.Type, Time: ev.Time, Source: ev.Source,
-		Fields: fields, Raw: ev.Raw, Norm: ev.Norm,
+		Fields: ev.Fields, Raw: ev.Raw, Norm: ev.Norm,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka: encode event %s: %w", ev.ID, err)

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -77,8 +78,9 @@ type Config struct {
 	Producer ProducerConfig
 	// Consumer tunes consumers.
 	Consumer ConsumerConfig
-	// Logger receives the package's logs and kafka-go's (at Debug).
-	// Default: discard.
+	// Logger receives the package's logs and kafka-go's: its progress at
+	// Debug, its errors at Warn (among them offsets skipped because
+	// retention deleted them). Default: discard.
 	Logger *slog.Logger
 }
 
@@ -340,9 +342,9 @@ func (c Config) dialer() (*kafka.Dialer, error) {
 	}, nil
 }
 
-// kafkaLogger adapts l to kafka-go's Logger at Debug level.
-func kafkaLogger(l *slog.Logger, msg string) kafka.Logger {
+// kafkaLogger adapts l to kafka-go's Logger, logging at level.
+func kafkaLogger(l *slog.Logger, level slog.Level, msg string) kafka.Logger {
 	return kafka.LoggerFunc(func(format string, args ...any) {
-		l.Debug(msg, "detail", fmt.Sprintf(format, args...))
+		l.Log(context.Background(), level, msg, "detail", fmt.Sprintf(format, args...))
 	})
 }

@@ -157,8 +157,8 @@ func NewConsumer[T any](c Config, s Subscription[T]) (*Consumer[T], error) {
 		JoinGroupBackoff:  q.JoinGroupBackoff,
 		Timeout:           q.CoordinatorTimeout,
 		StartOffset:       kafka.FirstOffset,
-		Logger:            kafkaLogger(log, "kafka-go group"),
-		ErrorLogger:       kafkaLogger(log, "kafka-go group error"),
+		Logger:            kafkaLogger(log, slog.LevelDebug, "kafka-go group"),
+		ErrorLogger:       kafkaLogger(log, slog.LevelWarn, "kafka-go group error"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kafka: consumer group: %w", err)
@@ -278,8 +278,8 @@ func (c *Consumer[T]) reader(p int) *kafka.Reader {
 		MaxBytes:      q.MaxBytes,
 		MaxWait:       q.MaxWait,
 		QueueCapacity: q.QueueCapacity,
-		Logger:        kafkaLogger(c.log, "kafka-go reader"),
-		ErrorLogger:   kafkaLogger(c.log, "kafka-go reader error"),
+		Logger:        kafkaLogger(c.log, slog.LevelDebug, "kafka-go reader"),
+		ErrorLogger:   kafkaLogger(c.log, slog.LevelWarn, "kafka-go reader error"),
 	})
 }
 
