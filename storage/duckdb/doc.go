@@ -8,7 +8,7 @@
 // upsert, so replaying input collapses to one row per ID without a merge
 // step. Times are TIMESTAMPTZ in UTC; alerts.event_ids and alerts.tags are
 // VARCHAR lists. The applied schema versions are recorded in the
-// schema_version table. Besides storage.Sink and storage.Querier, a Store
+// schema_migrations table. Besides storage.Sink and storage.Querier, a Store
 // is a notify.DeliveryLog over alert_deliveries.
 //
 // A batch is appended to a per-connection staging table with DuckDB's

@@ -4,13 +4,20 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 )
+
+// migration is one schema change.
+type migration struct {
+	description string
+	statements  []string
+}
 
 // migrations are the schema changes in order; migrations[i] brings the
 // schema to version i+1. Applied migrations are never edited: a change is
 // a new entry.
-var migrations = [][]string{
-	{
+var migrations = []migration{
+	{"events, alerts and alert_deliveries", []string{
 		`CREATE TABLE events (
 			event_id    VARCHAR PRIMARY KEY,
 			event_time  TIMESTAMPTZ NOT NULL,
@@ -56,41 +63,43 @@ var migrations = [][]string{
 			attempted_at TIMESTAMPTZ NOT NULL,
 			PRIMARY KEY (alert_id, destination, attempt)
 		)`,
-	},
+	}},
 }
 
-// SchemaVersion is the schema version this package creates and reads.
-var SchemaVersion = len(migrations)
+// SchemaVersion returns the schema version this package creates and reads.
+func SchemaVersion() int { return len(migrations) }
 
-// versionTable records every applied schema version.
-const versionTable = "schema_version"
+// versionTable records every applied schema version, as in the ClickHouse
+// store.
+const versionTable = "schema_migrations"
 
-// migrate brings the schema to SchemaVersion in one transaction, and
+// migrate brings the schema to SchemaVersion() in one transaction, and
 // refuses a store written by a newer vigil.
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+versionTable+
-		` (version INTEGER PRIMARY KEY, applied_time TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)`); err != nil {
+		` (version INTEGER PRIMARY KEY, description VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`); err != nil {
 		return err
 	}
 	var have int
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM `+versionTable).Scan(&have); err != nil {
 		return err
 	}
-	if have > SchemaVersion {
-		return fmt.Errorf("store has schema version %d, newer than this vigil's %d", have, SchemaVersion)
+	if have > SchemaVersion() {
+		return fmt.Errorf("store has schema version %d, newer than this vigil's %d", have, SchemaVersion())
 	}
-	for v := have + 1; v <= SchemaVersion; v++ {
-		for _, stmt := range migrations[v-1] {
+	for v := have + 1; v <= SchemaVersion(); v++ {
+		m := migrations[v-1]
+		for _, stmt := range m.statements {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("schema version %d: %w", v, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO `+versionTable+` (version) VALUES (?)`, v); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+versionTable+` VALUES (?, ?, ?)`, v, m.description, now.UTC()); err != nil {
 			return err
 		}
 	}

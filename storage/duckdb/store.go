@@ -91,7 +91,7 @@ var (
 )
 
 // Open opens the store at c.Path. A writable store is created if missing
-// and its schema brought to SchemaVersion; a read-only store must exist
+// and its schema brought to SchemaVersion(); a read-only store must exist
 // and carry a schema this package knows.
 func Open(ctx context.Context, c Config) (*Store, error) {
 	if err := c.Validate(); err != nil {
@@ -142,12 +142,12 @@ func (s *Store) init(ctx context.Context) error {
 			return err
 		case v == 0:
 			return errors.New("not a vigil store (no schema version)")
-		case v > SchemaVersion:
-			return fmt.Errorf("store has schema version %d, newer than this vigil's %d", v, SchemaVersion)
+		case v > SchemaVersion():
+			return fmt.Errorf("store has schema version %d, newer than this vigil's %d", v, SchemaVersion())
 		}
 		return nil
 	}
-	if err := migrate(ctx, s.db); err != nil {
+	if err := migrate(ctx, s.db, s.cfg.now()); err != nil {
 		return err
 	}
 	w, err := s.db.Conn(ctx)

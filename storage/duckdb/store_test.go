@@ -182,8 +182,8 @@ func TestQueryReturnsColumnsAndValues(t *testing.T) {
 	if got := scalar(t, s, "SELECT raw FROM events"); got != "a\uFFFDb" {
 		t.Errorf("raw with an invalid byte stored as %q", got)
 	}
-	if got := scalar(t, s, "SELECT max(version) FROM schema_version"); got != int32(SchemaVersion) {
-		t.Errorf("schema version %v, want %d", got, SchemaVersion)
+	if got := scalar(t, s, "SELECT max(version) FROM schema_migrations"); got != int32(SchemaVersion()) {
+		t.Errorf("schema version %v, want %d", got, SchemaVersion())
 	}
 }
 
@@ -260,13 +260,13 @@ func TestSchemaVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := scalar(t, s, "SELECT count(*) FROM schema_version"); got != int64(SchemaVersion) {
-			t.Errorf("schema_version has %v rows, want %d", got, SchemaVersion)
+		if got := scalar(t, s, "SELECT count(*) FROM schema_migrations"); got != int64(SchemaVersion()) {
+			t.Errorf("schema_migrations has %v rows, want %d", got, SchemaVersion())
 		}
 		s.Close()
 	}
 	s, _ := Open(ctx, Config{Path: path})
-	if _, err := s.db.ExecContext(ctx, "INSERT INTO schema_version (version) VALUES (?)", SchemaVersion+1); err != nil {
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO schema_migrations VALUES (?, 'from the future', now())", SchemaVersion()+1); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -282,7 +282,7 @@ func TestSchemaVersion(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	s := open(t, Config{})
-	_, err := s.w.ExecContext(context.Background(), "INSERT INTO schema_version (version) VALUES (1)")
+	_, err := s.w.ExecContext(context.Background(), "INSERT INTO schema_migrations VALUES (1, 'again', now())")
 	if err == nil || !batch.IsPermanent(classify(err)) {
 		t.Errorf("a constraint violation is not permanent: %v", err)
 	}
