@@ -12,7 +12,7 @@ import (
 // /api/v2/alerts), for teams that already route pages with it.
 //
 // Labels: alertname and rule_id (the rule ID), severity, log_type,
-// alert_id, tags (comma-separated, sorted as the rule lists them) and
+// alert_id, tags (comma-separated, in the rule's order) and
 // account (when the group key names one). The alert_id label makes each
 // vigil alert its own Alertmanager alert, so posting it twice updates it
 // instead of duplicating it. Annotations: title, summary, runbook, link.
