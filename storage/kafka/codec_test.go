@@ -2,10 +2,12 @@ package kafka
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/storage"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -202,4 +205,24 @@ func FuzzEventCodec(f *testing.F) {
 			t.Fatalf("second round trip changed the event:\n%#v\n%#v", ev, ev2)
 		}
 	})
+}
+
+func TestLetterOf(t *testing.T) {
+	m := storage.Message[rec]{Topic: "vigil.alerts", Partition: 1, Offset: 7, Key: []byte("k"), Value: rec{Key: "k", Seq: 3}}
+	l, err := LetterOf(recCodec, "notify", m, "gave up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := recCodec.Decode(l.Value, l.Headers)
+	if err != nil || back != m.Value {
+		t.Fatalf("letter value decodes to %+v, %v", back, err)
+	}
+	if l.Topic != m.Topic || l.Partition != 1 || l.Offset != 7 || string(l.Key) != "k" || l.Group != "notify" ||
+		l.Reason != "gave up" || header(l.Headers, HeaderID) != "k/3" {
+		t.Fatalf("letter %+v", l)
+	}
+	perr := &PoisonError{Message: kafka.Message{Topic: "vigil.events", Partition: 2, Offset: 9}, Err: errors.New("bad json")}
+	if !errors.Is(perr, perr.Err) || !strings.Contains(perr.Error(), "vigil.events/2 offset 9: bad json") {
+		t.Fatalf("poison error %q", perr)
+	}
 }

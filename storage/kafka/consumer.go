@@ -346,6 +346,11 @@ func (c *Consumer[T]) assignments(gen *generation) []Assignment {
 // For partitions no longer assigned it returns an error wrapping
 // ErrRevoked (the messages will be read again by their new holder).
 func (c *Consumer[T]) Commit(ctx context.Context, msgs ...storage.Message[T]) error {
+	select {
+	case <-c.closing:
+		return ErrClosed
+	default:
+	}
 	offs := map[int]int64{}
 	for _, m := range msgs {
 		if m.Topic != c.sub.Topic {

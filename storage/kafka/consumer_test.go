@@ -357,3 +357,24 @@ func TestEnsureTopics(t *testing.T) {
 		}
 	}
 }
+
+func TestClosedConsumer(t *testing.T) {
+	_, cfg := newCluster(t)
+	ctx := testContext(t)
+	c := newConsumer(t, cfg, "closed", nil)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fetch(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("fetch after close: %v", err)
+	}
+	if err := c.Commit(ctx, storage.Message[rec]{Topic: storage.TopicEvents}); !errors.Is(err, ErrClosed) {
+		t.Errorf("commit after close: %v", err)
+	}
+	if err := c.Commit(ctx, storage.Message[rec]{Topic: "other"}); err == nil {
+		t.Error("commit of another topic's message accepted")
+	}
+	if err := c.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second close: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -179,5 +180,20 @@ func TestSASL(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestWriteHonoursContext(t *testing.T) {
+	cl, cfg := newCluster(t)
+	cfg.Producer.BackoffMin, cfg.Producer.BackoffMax = time.Hour, time.Hour
+	ctx, cancel := context.WithCancel(testContext(t))
+	p := newProducer(t, cfg)
+	cl.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		cl.KeepControl()
+		cancel() // while Write waits to retry
+		return produceError(kerr.NotLeaderForPartition.Code)(kr.(*kmsg.ProduceRequest))
+	})
+	if err := p.Write(ctx, records(1, 1)...); !errors.Is(err, context.Canceled) {
+		t.Fatalf("write: got %v, want context.Canceled", err)
 	}
 }
