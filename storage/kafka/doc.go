@@ -50,8 +50,9 @@
 // # Rebalances
 //
 // When the group rebalances, the generation ends: the partition Readers
-// stop and the messages they had buffered, and any not yet returned by
-// Fetch, are dropped, not processed (Stats.Dropped); the member rejoins,
+// stop, and the messages they had buffered and not yet returned by Fetch
+// are dropped, not processed (those already on their way to Fetch are
+// counted in Stats.Dropped); the member rejoins,
 // and the new generation starts with OnAssign, from the committed offsets.
 // A partition missing from the new assignment was revoked: commits of its
 // messages return ErrRevoked, and its new holder reads them again. A commit
