@@ -210,3 +210,32 @@ func (c *captured) String() string {
 	defer c.mu.Unlock()
 	return string(c.b)
 }
+
+// The --webhook shortcut end to end: every alert, ungrouped, signed with
+// VIGIL_WEBHOOK_SECRET, to a local http receiver.
+func TestWebhookShortcutDelivers(t *testing.T) {
+	rc := newReceiver(t)
+	t.Setenv("VIGIL_WEBHOOK_SECRET", testSecret)
+	c, err := WebhookShortcut([]string{rc.URL + "/hook"}, "VIGIL_WEBHOOK_SECRET", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := mustNew(t, c)
+	for _, sev := range []string{"info", "critical"} {
+		a := testAlert("r-"+sev, "", "e")
+		a.Severity = sev
+		if err := n.Deliver(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _ := ParseSecret(testSecret)
+	reqs := rc.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("%d requests, want 2", len(reqs))
+	}
+	for _, r := range reqs {
+		if err := Verify([]Secret{s}, r.Header, r.Body, time.Now()); err != nil {
+			t.Error(err)
+		}
+	}
+}
