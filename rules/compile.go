@@ -81,12 +81,17 @@ func (l *loader) compileAll() {
 // exprError reports a compile error at the when key, with the position
 // inside the expression when expr gives one.
 func (l *loader) exprError(at Pos, what string, err error) {
+	l.exprErrorKey(at, what, "when", err)
+}
+
+// exprErrorKey reports a compile error of the expression under key.
+func (l *loader) exprErrorKey(at Pos, what, key string, err error) {
 	var fe *file.Error
 	if errors.As(err, &fe) && fe.Line > 0 {
-		l.d.errorf(at, "%s: when: %s (expression line %d, column %d)", what, fe.Message, fe.Line, fe.Column+1)
+		l.d.errorf(at, "%s: %s: %s (expression line %d, column %d)", what, key, fe.Message, fe.Line, fe.Column+1)
 		return
 	}
-	l.d.errorf(at, "%s: when: %s", what, strings.ReplaceAll(err.Error(), "\n", "; "))
+	l.d.errorf(at, "%s: %s: %s", what, key, strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 // macroCycles finds the cycles among macros that use each other, by a

@@ -500,7 +500,7 @@ func (l *loader) compileCorrelation(r *Rule, bad map[string]bool) bool {
 			}
 			c, err := compileAny(p.src, l.set, bad, false)
 			if err != nil {
-				l.d.errorf(p.pos, "rule %s: key %s: %s", r.ID, p.name, strings.ReplaceAll(err.Error(), "\n", "; "))
+				l.exprErrorKey(p.pos, "rule "+r.ID, "key "+p.name, err)
 				ok = false
 				continue
 			}
@@ -516,7 +516,7 @@ func (l *loader) compileCorrelation(r *Rule, bad map[string]bool) bool {
 	if c.Field != "" {
 		cf, err := compileAny(c.Field, l.set, bad, false)
 		if err != nil {
-			l.d.errorf(c.Pos, "rule %s: correlate.field: %s", r.ID, strings.ReplaceAll(err.Error(), "\n", "; "))
+			l.exprErrorKey(c.Pos, "rule "+r.ID, "correlate.field", err)
 			ok = false
 		} else {
 			c.field = cf.program
@@ -527,7 +527,7 @@ func (l *loader) compileCorrelation(r *Rule, bad map[string]bool) bool {
 		s := &c.Steps[i]
 		cs, err := compileExpr(s.When, l.set, bad)
 		if err != nil {
-			l.exprError(s.WhenPos, "rule "+r.ID+" step "+s.Name, err)
+			l.exprErrorKey(s.WhenPos, "rule "+r.ID+" step "+s.Name, "when", err)
 			ok = false
 			continue
 		}

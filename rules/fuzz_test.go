@@ -32,6 +32,8 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte("id: a\ntitle: A\nseverity: low\nlog_types: [vpcflow]\nwhen: cidr_match(srcaddr, '10.0.0.0/8') && dstport in [22, 3389]\n"))
 	f.Add([]byte("macro: m\nwhen: x == 1\n---\nid: b\ntitle: B\nseverity: info\nlog_types: [auditd]\nwhen: m || get(records, 'SYSCALL.0.exe') == '/bin/sh'\nsummary: '{{ exe | default \"?\" }}'\n"))
+	f.Add([]byte(correlateRules))
+	f.Add([]byte("id: d\ntitle: D\nseverity: low\nlog_types: [cloudtrail]\ngroup_by: [a]\ncorrelate: {type: absence, within: 15m, steps: [{name: x, when: a == 1}, {name: y, when: a == 2, key: [{a: 'a ?? 0'}]}]}\n"))
 	f.Add([]byte("list: l\nitems: [1, a]\n---\nid: c\ntitle: C\nseverity: critical\nlog_types: [k8saudit]\nwhen: in_list('l', verb) && any(user.groups, # == 'system:masters')\nsuppress: {key: [user.username], for: 2d}\n"))
 	fields := map[string]any{
 		"eventName": "X", "x": 1.0, "verb": "a", "srcaddr": "10.1.1.1", "dstport": 22,

@@ -436,7 +436,7 @@ func (fp *fileParser) rule(n *yaml.Node) {
 	}
 	ok := fp.required(n, "rule", m, required...)
 	if e, has := m["when"]; has && stepped {
-		fp.errorf(e.key, "when: a %s rule has no when; its steps carry the conditions", correlateType(m))
+		fp.errorf(e.key, "when: %s rules have no when; their steps carry the conditions", correlateType(m))
 		ok = false
 	}
 	if e, has := m["suppress"]; has && m["correlate"].key != nil {
