@@ -75,9 +75,12 @@ func (r *ObjectReader) Read(ctx context.Context, bucket, key string, h ingest.Ha
 		h.Report(&ingest.DecodeError{Source: src, Offset: 0, Err: err})
 		return nil
 	}
-	cr := &countReader{r: content}
+	cr := &countReader{r: content, body: body}
 	err = r.Decoder.Decode(ctx, cr, src, h)
 	switch {
+	case err == nil && cr.damage != nil:
+		h.Report(&ingest.DecodeError{Source: src, Offset: cr.n, Err: cr.damage})
+		return nil
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
@@ -119,14 +122,26 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// countReader counts the decompressed bytes handed to the decoder.
+// countReader counts the decompressed bytes handed to the decoder. Damage
+// to the content (not a failed download) ends the stream for the decoder
+// like EOF, so that it keeps and reports everything before it; the damage
+// is kept for the caller to report.
 type countReader struct {
-	r io.Reader
-	n int64
+	r      io.Reader
+	body   *bodyReader
+	n      int64
+	damage error
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
+	if c.damage != nil {
+		return 0, io.EOF
+	}
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) && c.body.err == nil && damaged(err) {
+		c.damage = err
+		return n, io.EOF
+	}
 	return n, err
 }
