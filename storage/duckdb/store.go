@@ -118,7 +118,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 	}
 	s := &Store{cfg: c, db: sql.OpenDB(conn)}
 	if err := s.init(ctx); err != nil {
-		s.db.Close()
+		s.Close()
 		return nil, fmt.Errorf("duckdb: %s: %w", path, err)
 	}
 	return s, nil
