@@ -403,3 +403,27 @@ func TestTestRoute(t *testing.T) {
 		t.Errorf("unknown route: %v", err)
 	}
 }
+
+// A slow receiver that answers within the timeout gets the alert once:
+// slowness alone is no reason to retry.
+func TestSlowReceiver(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request) int {
+		close(started)
+		<-release
+		return http.StatusOK
+	})
+	clock := newFakeClock()
+	n := mustNew(t, webhookConfig(clock, rc.URL))
+	done := make(chan error, 1)
+	a := testAlert("r", "", "slow")
+	go func() { done <- n.Deliver(context.Background(), a) }()
+	<-started
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := rc.accepted()[a.AlertID]; got != 1 || len(rc.requests()) != 1 || len(clock.Sleeps()) != 0 {
+		t.Errorf("accepted %d, requests %d, sleeps %v", got, len(rc.requests()), clock.Sleeps())
+	}
+}

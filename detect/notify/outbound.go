@@ -411,6 +411,7 @@ type SendError struct {
 	Err error
 }
 
+// Error says what failed; it never includes a response body.
 func (e *SendError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Reason)
@@ -424,6 +425,7 @@ func (e *SendError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the underlying error.
 func (e *SendError) Unwrap() error { return e.Err }
 
 // parseAddr parses an IP literal, bracketed or not.
