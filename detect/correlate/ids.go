@@ -39,25 +39,49 @@ func newIDTable() idTable { return idTable{other: map[uint64]string{}} }
 func (t *idTable) ref(s string) eventID {
 	var id eventID
 	switch {
-	case len(s) == 32 && lowerHex(s):
-		hex.Decode(id.b[:], []byte(s))
+	case len(s) == 32 && unhex(id.b[:], s):
 		id.kind = idHex
-	case len(s) == 36 && isUUID(s):
-		hex.Decode(id.b[0:4], []byte(s[0:8]))
-		hex.Decode(id.b[4:6], []byte(s[9:13]))
-		hex.Decode(id.b[6:8], []byte(s[14:18]))
-		hex.Decode(id.b[8:10], []byte(s[19:23]))
-		hex.Decode(id.b[10:16], []byte(s[24:36]))
+	case len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
+		unhex(id.b[0:4], s[0:8]) && unhex(id.b[4:6], s[9:13]) && unhex(id.b[6:8], s[14:18]) &&
+		unhex(id.b[8:10], s[19:23]) && unhex(id.b[10:16], s[24:36]):
 		id.kind = idUUID
 	case len(s) <= 16:
+		id = eventID{kind: idShort + uint8(len(s))}
 		copy(id.b[:], s)
-		id.kind = idShort + uint8(len(s))
 	default:
+		id = eventID{}
 		t.serial++
 		binary.LittleEndian.PutUint64(id.b[:], t.serial)
 		t.other[t.serial] = s
 	}
 	return id
+}
+
+// nibble maps lowercase hex digits to their value, anything else to 0xff
+// (uppercase digits would not come back as written).
+var nibble = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = uint8(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = uint8(c - 'a' + 10)
+	}
+	return t
+}()
+
+// unhex decodes 2*len(dst) lowercase hex digits of s into dst.
+func unhex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, lo := nibble[s[2*i]], nibble[s[2*i+1]]
+		if hi|lo > 0x0f {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
 }
 
 // release forgets an ID held in the table.
@@ -79,29 +103,4 @@ func (t *idTable) str(id eventID) string {
 		return string(id.b[:id.kind-idShort])
 	}
 	return t.other[binary.LittleEndian.Uint64(id.b[:])]
-}
-
-func lowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func isUUID(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if s[i] != '-' {
-				return false
-			}
-			continue
-		}
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
