@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -376,5 +377,85 @@ func TestClosedConsumer(t *testing.T) {
 	}
 	if err := c.Close(); !errors.Is(err, ErrClosed) {
 		t.Errorf("second close: %v", err)
+	}
+}
+
+func TestCommitNeverGoesBack(t *testing.T) {
+	_, cfg := newCluster(t)
+	ctx := testContext(t)
+	if err := newProducer(t, cfg).Write(ctx, records(10, 1)...); err != nil {
+		t.Fatal(err)
+	}
+	c := newConsumer(t, cfg, "monotonic", nil)
+	got := fetchN(t, ctx, c, 10)
+	// Workers finishing out of order commit 9, then 4.
+	if err := c.Commit(ctx, got[9]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Commit(ctx, got[4]); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if off := committedOffsets(t, ctx, cfg, "monotonic")[got[0].Partition]; off != 10 {
+		t.Fatalf("committed %d, want 10", off)
+	}
+}
+
+func TestOnAssignErrorRetried(t *testing.T) {
+	_, cfg := newCluster(t)
+	ctx := testContext(t)
+	if err := newProducer(t, cfg).Write(ctx, records(5, 1)...); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	c := newConsumer(t, cfg, "assign-error", func(context.Context, []Assignment) error {
+		calls++
+		if calls == 1 {
+			return errors.New("state store unavailable")
+		}
+		return nil
+	})
+	if _, err := c.Fetch(ctx); err == nil || !strings.Contains(err.Error(), "state store unavailable") {
+		t.Fatalf("fetch: got %v, want the OnAssign error", err)
+	}
+	// The next Fetch rejoins and calls OnAssign again.
+	if m := fetchN(t, ctx, c, 5); m[0].Offset != 0 {
+		t.Fatalf("first message at offset %d, want 0", m[0].Offset)
+	}
+	if calls != 2 {
+		t.Fatalf("OnAssign called %d times, want 2", calls)
+	}
+}
+
+func TestReplaySkipsPoison(t *testing.T) {
+	_, cfg := newCluster(t)
+	ctx := testContext(t)
+	w := &kafka.Writer{Addr: kafka.TCP(cfg.Brokers...), Topic: storage.TopicEvents, BatchTimeout: time.Millisecond, Balancer: &kafka.Murmur2Balancer{}}
+	defer w.Close()
+	var msgs []kafka.Message
+	for _, v := range []string{`{"key":"k","seq":0}`, `garbage`, `{"key":"k","seq":2}`} {
+		msgs = append(msgs, kafka.Message{Key: []byte("k"), Value: []byte(v)})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	c := newConsumer(t, cfg, "replay", nil)
+	m, err := c.Fetch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int
+	if err := c.Replay(ctx, m.Partition, 0, 1000, func(m storage.Message[rec]) error {
+		seqs = append(seqs, m.Value.Seq)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seqs, []int{0, 2}) {
+		t.Fatalf("replayed %v, want [0 2]", seqs)
+	}
+	stop := errors.New("stop")
+	if err := c.Replay(ctx, m.Partition, 0, 1000, func(storage.Message[rec]) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("replay returned %v, want the callback's error", err)
 	}
 }

@@ -2,6 +2,12 @@
 // the storage.Producer and storage.Consumer contract of storage/memory,
 // across processes.
 //
+// # Configuration
+//
+// Config holds the brokers, security, topic names and tuning; every field
+// documents its default. ParseURL reads a bus URL
+// (kafka://host:9092,host2:9092?tls=true&partitions=12) into a Config.
+//
 // # Topics
 //
 // Config.Topics names the four bus topics (vigil.events, vigil.signals,
