@@ -21,6 +21,11 @@ type Config struct {
 	// MaxEventIDs caps Alert.EventIDs; Count keeps the true number.
 	// Default 100.
 	MaxEventIDs int
+	// Signal, when set, receives the signals of correlation rules (rules
+	// with a correlate block) during Match, in match order. When nil they
+	// are kept for Signals, at most MaxPendingSignals of them (more are
+	// dropped and counted in Stats.DroppedSignals).
+	Signal func(Signal)
 }
 
 // Defaults of Config.
@@ -56,6 +61,7 @@ type Matcher struct {
 
 	events  atomic.Uint64
 	evicted atomic.Uint64
+	dropped atomic.Uint64 // signals beyond MaxPendingSignals
 }
 
 // ruleState is a rule and its counters.
@@ -140,7 +146,7 @@ func New(rs []*rules.Rule, c Config) (*Matcher, error) {
 
 // Match evaluates the rules that can match ev and returns the alerts this
 // event opened (matches of correlation rules become signals instead, see
-// Signals), each with count 1 (copies: later updates do not show in
+// Config.Signal and Signals), each with count 1 (copies: later updates do not show in
 // them), in rule order. A match that falls into an open suppression period
 // updates that alert instead and returns nothing; a match after the period
 // closes the old alert (returned by the next Advance or Flush) and opens a
@@ -282,12 +288,15 @@ type RuleStats struct {
 type Stats struct {
 	Events  uint64 // events given to Match
 	Evicted uint64 // alerts closed early because MaxOpen was reached
-	Rules   []RuleStats
+	// DroppedSignals are signals lost because nobody took them with
+	// Signals before MaxPendingSignals piled up.
+	DroppedSignals uint64
+	Rules          []RuleStats
 }
 
 // Stats returns the matcher's counters, rules in set order.
 func (m *Matcher) Stats() Stats {
-	s := Stats{Events: m.events.Load(), Evicted: m.evicted.Load(), Rules: make([]RuleStats, len(m.rules))}
+	s := Stats{Events: m.events.Load(), Evicted: m.evicted.Load(), DroppedSignals: m.dropped.Load(), Rules: make([]RuleStats, len(m.rules))}
 	for i, st := range m.rules {
 		rs := RuleStats{ID: st.rule.ID, Evals: st.evals.Load(), Matches: st.matches.Load(), Errors: st.errors.Load()}
 		if p := st.lastErr.Load(); p != nil {

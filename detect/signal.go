@@ -41,7 +41,14 @@ func (m *Matcher) signal(st *ruleState, ev *ingest.Event) {
 		for _, k := range keys {
 			s := base
 			s.Step, s.GroupKey, s.Value = step, k, value
-			m.signals = append(m.signals, s)
+			switch {
+			case m.cfg.Signal != nil:
+				m.cfg.Signal(s)
+			case len(m.signals) < MaxPendingSignals:
+				m.signals = append(m.signals, s)
+			default:
+				m.dropped.Add(1)
+			}
 		}
 	}
 	if len(c.Steps) == 0 {
@@ -82,8 +89,13 @@ func (m *Matcher) signal(st *ruleState, ev *ingest.Event) {
 	}
 }
 
+// MaxPendingSignals caps the signals a matcher without Config.Signal keeps
+// for Signals.
+const MaxPendingSignals = 1 << 16
+
 // Signals returns the signals of correlation rules produced by Match since
-// the last call, in match order, and forgets them.
+// the last call, in match order, and forgets them. It returns nil when
+// Config.Signal is set.
 func (m *Matcher) Signals() []Signal {
 	out := m.signals
 	m.signals = nil

@@ -27,7 +27,8 @@ correlate:
     - {name: b, log_types: [vpcflow], when: dstport == 3333, key: [{ip: srcaddr}]}`,
 		rule("plain", "cloudtrail", `eventName == "ListUsers"`),
 	)
-	m, err := New(rs, Config{})
+	var got []Signal
+	m, err := New(rs, Config{Signal: func(s Signal) { got = append(got, s) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,9 @@ correlate:
 		t.Run(tt.name, func(t *testing.T) {
 			alerts := ruleIDs(m.Match(event(fmt.Sprint("e", i), tt.typ, time.Duration(i)*time.Second, tt.fields)))
 			var sigs []string
-			for _, s := range m.Signals() {
+			sigs0 := got
+			got = nil
+			for _, s := range sigs0 {
 				if s.EventID != fmt.Sprint("e", i) || s.LogType != tt.typ || !s.Time.Equal(t0.Add(time.Duration(i)*time.Second)) {
 					t.Errorf("signal %+v", s)
 				}
@@ -69,5 +72,26 @@ correlate:
 		if (st.Errors > 0) != (st.ID == "bad-key") {
 			t.Errorf("rule %s: %d errors (%s)", st.ID, st.Errors, st.LastError)
 		}
+	}
+}
+
+func TestSignalsKept(t *testing.T) {
+	rs := loadRules(t, rule("any", "cloudtrail", `true`, "group_by: [k]", "correlate: {type: count, threshold: 2, window: 1m}"))
+	m, err := New(rs, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxPendingSignals + 3 {
+		m.Match(event(fmt.Sprint(i), "cloudtrail", 0, map[string]any{"k": "v"}))
+	}
+	if got := m.Signals(); len(got) != MaxPendingSignals || got[0].EventID != "0" {
+		t.Errorf("kept %d signals", len(got))
+	}
+	if m.Stats().DroppedSignals != 3 || m.Signals() != nil {
+		t.Errorf("dropped %d", m.Stats().DroppedSignals)
+	}
+	m.Match(event("again", "cloudtrail", 0, map[string]any{"k": "v"}))
+	if got := m.Signals(); len(got) != 1 {
+		t.Errorf("after draining: %d signals", len(got))
 	}
 }

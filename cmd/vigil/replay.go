@@ -62,10 +62,6 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return fmt.Errorf("loading rules:\n%w", err)
 	}
-	m, err := detect.New(set.Rules, detect.Config{})
-	if err != nil {
-		return err
-	}
 	ccfg := correlate.Config{Lateness: *lateness}
 	if *lateness == 0 {
 		ccfg.Lateness = -1 // unbounded
@@ -74,12 +70,21 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
+	var sigErr error
+	m, err := detect.New(set.Rules, detect.Config{Signal: func(s detect.Signal) {
+		if err := co.Add(s); err != nil && sigErr == nil {
+			sigErr = err
+		}
+	}})
+	if err != nil {
+		return err
+	}
 	decoders, err := logtype.Decoders(logtype.Config{FlowFormat: *flowFormat})
 	if err != nil {
 		return err
 	}
 
-	r := &replayer{matcher: m, correlator: co, decoders: decoders, typ: *typ, stdin: s.in, errw: s.err,
+	r := &replayer{matcher: m, correlator: co, sigErr: &sigErr, decoders: decoders, typ: *typ, stdin: s.in, errw: s.err,
 		maxShown: *maxShown, events: map[string]int{}}
 	for _, in := range inputs {
 		if err := r.file(ctx, in); err != nil {
@@ -110,6 +115,7 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 type replayer struct {
 	matcher    *detect.Matcher
 	correlator *correlate.Correlator
+	sigErr     *error // the first signal the correlator refused
 	decoders   map[string]ingest.Decoder
 	typ        string
 	stdin      io.Reader
@@ -164,10 +170,8 @@ func (r *replayer) file(ctx context.Context, path string) error {
 		Event: func(ev *ingest.Event) error {
 			r.events[ev.Type]++
 			r.matcher.Match(ev)
-			for _, s := range r.matcher.Signals() {
-				if err := r.correlator.Add(s); err != nil {
-					return err
-				}
+			if *r.sigErr != nil {
+				return *r.sigErr
 			}
 			if ev.Time.After(r.watermark) {
 				r.watermark = ev.Time

@@ -22,11 +22,10 @@ func TestBusCrashRestore(t *testing.T) {
 	ctx := context.Background()
 	rs := loadRules(t, allRules...)
 	p := newPipeline(t, rs, Config{})
-	var signals []detect.Signal
 	for _, ev := range attack() {
 		p.m.Match(ev)
-		signals = append(signals, p.m.Signals()...)
 	}
+	signals := p.signals
 	const batch = 4
 	for crash := 1; crash < len(signals); crash++ {
 		bus, err := memory.New(memory.Config{})

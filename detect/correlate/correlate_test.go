@@ -104,15 +104,17 @@ func trail(id string, at time.Duration, name, trail string) *ingest.Event {
 // pipeline runs events through a matcher and a correlator, advancing time
 // with every event, and returns the closed alerts.
 type pipeline struct {
-	m      *detect.Matcher
-	c      *Correlator
-	opened []*detect.Alert
-	closed []*detect.Alert
+	m       *detect.Matcher
+	signals []detect.Signal // matched, not yet given to the correlator
+	c       *Correlator
+	opened  []*detect.Alert
+	closed  []*detect.Alert
 }
 
 func newPipeline(tb testing.TB, rs []*rules.Rule, cfg Config) *pipeline {
 	tb.Helper()
-	m, err := detect.New(rs, detect.Config{})
+	p := &pipeline{}
+	m, err := detect.New(rs, detect.Config{Signal: func(s detect.Signal) { p.signals = append(p.signals, s) }})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -120,7 +122,8 @@ func newPipeline(tb testing.TB, rs []*rules.Rule, cfg Config) *pipeline {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &pipeline{m: m, c: c}
+	p.m, p.c = m, c
+	return p
 }
 
 func (p *pipeline) feed(tb testing.TB, evs ...*ingest.Event) {
@@ -128,11 +131,12 @@ func (p *pipeline) feed(tb testing.TB, evs ...*ingest.Event) {
 		if as := p.m.Match(ev); len(as) > 0 {
 			tb.Fatalf("correlation rule raised a single-event alert: %+v", as)
 		}
-		for _, s := range p.m.Signals() {
+		for _, s := range p.signals {
 			if err := p.c.Add(s); err != nil {
 				tb.Fatal(err)
 			}
 		}
+		p.signals = p.signals[:0]
 		o, c := p.c.Advance(ev.Time)
 		p.opened, p.closed = append(p.opened, o...), append(p.closed, c...)
 	}

@@ -155,12 +155,15 @@ func runTest(ctx context.Context, r *rules.Rule, t *rules.Test, c Config) Result
 	}
 	enabled := *r
 	enabled.Enabled = true
-	m, err := detect.New([]*rules.Rule{&enabled}, detect.Config{})
+	co, err := correlate.New([]*rules.Rule{&enabled}, correlate.Config{Lateness: -1})
 	if err != nil {
 		res.Err = err
 		return res
 	}
-	co, err := correlate.New([]*rules.Rule{&enabled}, correlate.Config{Lateness: -1})
+	var sigErr error
+	m, err := detect.New([]*rules.Rule{&enabled}, detect.Config{Signal: func(s detect.Signal) {
+		sigErr = cmp.Or(sigErr, co.Add(s))
+	}})
 	if err != nil {
 		res.Err = err
 		return res
@@ -169,10 +172,8 @@ func runTest(ctx context.Context, r *rules.Rule, t *rules.Test, c Config) Result
 	h := ingest.Handler{
 		Event: func(ev *ingest.Event) error {
 			m.Match(ev)
-			for _, s := range m.Signals() {
-				if err := co.Add(s); err != nil {
-					return err
-				}
+			if sigErr != nil {
+				return sigErr
 			}
 			_, closed := co.Advance(ev.Time)
 			res.Alerts = append(res.Alerts, closed...)
