@@ -45,9 +45,10 @@
 // offset for a new group), and first calls Subscription.OnAssign with the
 // assignment and the committed offsets.
 //
-// Delivery is at least once. Commit is synchronous (kafka-go's
-// CommitInterval 0) and the caller commits only after a message's work is
-// durable downstream. A stage that works on several messages at once
+// Delivery is at least once. Commit is synchronous, like kafka-go's Reader
+// with CommitInterval 0: it returns once the group coordinator accepted the
+// offsets. The caller commits only after a message's work is durable
+// downstream. A stage that works on several messages at once
 // commits through a Tracker, which yields only the contiguous prefix of
 // finished messages per partition. Messages fetched and not committed are
 // read again by the partition's next holder: after a crash, a Close, or a
