@@ -33,6 +33,9 @@ const (
 	DefaultMaxBackoff  = 5 * time.Minute
 )
 
+// DefaultQueue is the default of Config.Queue.
+const DefaultQueue = 100
+
 // Config configures a Notifier: routes, destinations, retries and the
 // outbound policy (decoded from YAML, see README.md), plus what the
 // program wires in.
@@ -71,9 +74,12 @@ type Config struct {
 	// Getenv reads the environment variables that hold secrets. Default
 	// os.Getenv.
 	Getenv func(string) string `yaml:"-"`
-	// ShutdownTimeout bounds the flush of held groups when Run stops.
-	// Default 10s.
+	// ShutdownTimeout bounds how long Run, once stopped, keeps sending
+	// what it had read (held groups and queued notifications). Default 10s.
 	ShutdownTimeout time.Duration `yaml:"-"`
+	// Queue is how many notifications may wait per destination in Run
+	// before Run stops reading. Default DefaultQueue.
+	Queue int `yaml:"-"`
 }
 
 // DestinationConfig configures one destination. Secrets are never read

@@ -111,15 +111,6 @@ func (t *ticket) done(err error) {
 	}
 }
 
-// fail marks the delivery as failed when err is not nil.
-func (t *ticket) fail(err error) {
-	if t != nil && err != nil {
-		t.mu.Lock()
-		t.err = errors.Join(t.err, err)
-		t.mu.Unlock()
-	}
-}
-
 func (t *ticket) state() (done bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -152,6 +143,9 @@ func New(c Config) (*Notifier, error) {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Queue <= 0 {
+		c.Queue = DefaultQueue
 	}
 	r := &c.Retry
 	if r.MaxAttempts == 0 {
@@ -307,13 +301,37 @@ func (n *Notifier) match(a *detect.Alert) []*route {
 // returns an error only when the delivery state could not be recorded or
 // ctx ended; the alert is then to be delivered again.
 func (n *Notifier) Deliver(ctx context.Context, a *detect.Alert) error {
-	return n.accept(ctx, a, nil)
+	return n.sendJobs(ctx, n.route(a, nil))
 }
 
-func (n *Notifier) accept(ctx context.Context, a *detect.Alert, t *ticket) error {
+// Flush sends the groups whose window has ended, or every held group when
+// all is true (at shutdown). It returns when they are delivered or
+// dead-lettered; an error means some must be delivered again.
+func (n *Notifier) Flush(ctx context.Context, all bool) error {
+	return n.sendJobs(ctx, n.takeDue(all))
+}
+
+// job is one notification for one destination, and the consumed messages
+// waiting for it.
+type job struct {
+	d       *dest
+	route   string
+	alerts  []*detect.Alert
+	tickets []*ticket
+}
+
+// finish resolves the job's tickets.
+func (j job) finish(err error) {
+	for _, t := range j.tickets {
+		t.done(err)
+	}
+}
+
+// route returns the jobs to do at once for a, and holds it in the groups
+// of routes with a window.
+func (n *Notifier) route(a *detect.Alert, t *ticket) []job {
 	a = cleanAlert(a)
-	var now []*dest
-	var nowRoute []*route
+	var jobs []job
 	seen := map[*dest]bool{}
 	for _, r := range n.match(a) {
 		if r.GroupWindow > 0 {
@@ -323,28 +341,36 @@ func (n *Notifier) accept(ctx context.Context, a *detect.Alert, t *ticket) error
 		for _, d := range r.dests {
 			if !seen[d] {
 				seen[d] = true
-				now = append(now, d)
-				nowRoute = append(nowRoute, r)
+				t.add()
+				j := job{d: d, route: r.Name, alerts: []*detect.Alert{a}}
+				if t != nil {
+					j.tickets = []*ticket{t}
+				}
+				jobs = append(jobs, j)
 			}
 		}
 	}
-	if len(now) == 0 {
-		return nil
-	}
-	errs := make([]error, len(now))
+	return jobs
+}
+
+// sendJobs sends jobs concurrently (jobs for one destination one after
+// the other) and waits for them.
+func (n *Notifier) sendJobs(ctx context.Context, jobs []job) error {
+	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
-	for i, d := range now {
-		wg.Go(func() { errs[i] = n.send(ctx, d, nowRoute[i].Name, []*detect.Alert{a}) })
+	for i, j := range jobs {
+		wg.Go(func() {
+			errs[i] = n.send(ctx, j.d, j.route, j.alerts)
+			j.finish(errs[i])
+		})
 	}
 	wg.Wait()
-	err := errors.Join(errs...)
-	t.fail(err)
-	return err
+	return errors.Join(errs...)
 }
 
 // hold adds a to its route's open group, opening one if needed. A repeat
 // of an alert ID (an alert reported at open and at close) replaces the
-// earlier copy.
+// earlier copy. The ticket stays pending until the group is taken.
 func (n *Notifier) hold(r *route, a *detect.Alert, t *ticket) {
 	t.add()
 	n.mu.Lock()
@@ -378,10 +404,9 @@ func (n *Notifier) nextDeadline() (time.Time, bool) {
 	return next, !next.IsZero()
 }
 
-// Flush sends the groups whose window has ended, or every held group when
-// all is true (at shutdown). It returns when they are delivered or
-// dead-lettered; an error means some must be delivered again.
-func (n *Notifier) Flush(ctx context.Context, all bool) error {
+// takeDue closes the groups whose window has ended (all of them when all
+// is true) and returns their jobs, oldest group first.
+func (n *Notifier) takeDue(all bool) []job {
 	now := n.c.Now()
 	n.mu.Lock()
 	var due []*group
@@ -393,21 +418,19 @@ func (n *Notifier) Flush(ctx context.Context, all bool) error {
 	}
 	n.mu.Unlock()
 	slices.SortFunc(due, func(a, b *group) int { return a.deadline.Compare(b.deadline) })
-	var errs []error
+	var jobs []job
 	for _, g := range due {
-		var gerrs = make([]error, len(g.route.dests))
-		var wg sync.WaitGroup
-		for i, d := range g.route.dests {
-			wg.Go(func() { gerrs[i] = n.send(ctx, d, g.route.Name, g.alerts) })
+		for _, d := range g.route.dests {
+			for _, t := range g.tickets {
+				t.add()
+			}
+			jobs = append(jobs, job{d: d, route: g.route.Name, alerts: g.alerts, tickets: g.tickets})
 		}
-		wg.Wait()
-		err := errors.Join(gerrs...)
 		for _, t := range g.tickets {
-			t.done(err)
+			t.done(nil) // the hold, now replaced by the jobs
 		}
-		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return jobs
 }
 
 // send delivers alerts (one, or a group) to d as one notification, with

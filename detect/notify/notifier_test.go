@@ -23,11 +23,20 @@ type recorder struct {
 	mu   sync.Mutex
 	got  []*Notification
 	err  error
+	// block, when set, holds every Send until it is closed or ctx ends.
+	block chan struct{}
 }
 
 func (r *recorder) Name() string { return r.name }
 
-func (r *recorder) Send(_ context.Context, n *Notification) error {
+func (r *recorder) Send(ctx context.Context, n *Notification) error {
+	if r.block != nil {
+		select {
+		case <-r.block:
+		case <-ctx.Done():
+			return &SendError{Retry: true, Reason: "network", Err: ctx.Err()}
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, n)

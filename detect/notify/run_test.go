@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -170,6 +171,7 @@ func TestRestartExactlyOncePerDestination(t *testing.T) {
 		clock := newFakeClock()
 		c := webhookConfig(clock, a.URL, b.URL)
 		c.Log = signallingLog{log, signal}
+		c.ShutdownTimeout = 50 * time.Millisecond // then in-flight sends are cut: a crash
 		n := mustNew(t, c)
 		done := make(chan error, 1)
 		go func() { done <- n.Run(ctx, tp.consumer()) }()
@@ -284,6 +286,56 @@ func TestRunGroupingAndCommit(t *testing.T) {
 		}
 		if len(grouped.sent()) != 2 || tp.committedOffset() != 4 {
 			t.Fatalf("shutdown: sent %d, committed %d", len(grouped.sent()), tp.committedOffset())
+		}
+	})
+}
+
+// A destination that hangs delays no other destination; commits wait for
+// it, and resume when it answers.
+func TestRunStuckDestination(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		stuck, fast := &recorder{name: "stuck", block: make(chan struct{})}, &recorder{name: "fast"}
+		n := mustNew(t, Config{Extra: []Destination{stuck, fast}, Queue: 2,
+			Routes: []Route{{Name: "all", Default: true, Destinations: []string{"stuck", "fast"}}}})
+		tp := newTopic()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx, tp.consumer()) }()
+		tp.publish(testAlert("r", "", "e1"), testAlert("r", "", "e2"), testAlert("r", "", "e3"))
+		synctest.Wait()
+		if got := len(fast.sent()); got != 3 {
+			t.Fatalf("fast destination got %d of 3 while the other hangs", got)
+		}
+		if got := tp.committedOffset(); got != -1 {
+			t.Fatalf("committed %d while a destination has not answered", got)
+		}
+		close(stuck.block)
+		synctest.Wait()
+		if got := tp.committedOffset(); got != 2 || len(stuck.sent()) != 3 {
+			t.Fatalf("after the answer: committed %d, stuck got %d", got, len(stuck.sent()))
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Run stops with an error when the delivery state cannot be recorded,
+// without committing the alert.
+func TestRunLogFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{name: "r"}
+		n := mustNew(t, Config{Extra: []Destination{rec}, Log: failingLog{},
+			Routes: []Route{{Name: "all", Default: true, Destinations: []string{"r"}}}})
+		tp := newTopic()
+		tp.publish(testAlert("r", "", "e1"))
+		err := n.Run(context.Background(), tp.consumer())
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("Run = %v, want the log failure", err)
+		}
+		if got := tp.committedOffset(); got != -1 {
+			t.Fatalf("committed %d", got)
 		}
 	})
 }
