@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/vigilsec/vigil/ingest/logtype"
 	"github.com/vigilsec/vigil/rules/ruletest"
 )
 
 // runTest runs the tests written in rule files, like go test for rules. It
-// prints each failure and ends with "N passed, N failed"; any failure, or a
-// rule file that does not load, exits 1.
+// prints each failure with the alerts the test produced (group key and
+// count, so a correlation test's expectations can be compared) and ends
+// with "N passed, N failed"; any failure, or a rule file that does not
+// load, exits 1.
 func runTest(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("test", s.err)
 	strict := fl.Bool("strict", false, "also fail rules without a firing and a non-firing test (always on for the built-in pack)")
@@ -42,6 +45,11 @@ func runTest(ctx context.Context, args []string, s stdio) error {
 	for _, r := range rep.Results {
 		if !r.Passed() || *verbose {
 			fmt.Fprintln(s.out, r)
+		}
+		if !r.Passed() {
+			for _, a := range r.Alerts {
+				fmt.Fprintf(s.out, "    got %s %s count=%d (%s)\n", a.RuleID, a.GroupKey, a.Count, a.FirstTime.Format(time.RFC3339))
+			}
 		}
 	}
 	fmt.Fprintln(s.out, rep.Summary())
