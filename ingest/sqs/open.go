@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 //
 //	sqs://QUEUE-URL-WITHOUT-SCHEME?type=cloudtrail|vpcflow   (https)
 //	sqs+https://QUEUE-URL?type=…   or   sqs+http://QUEUE-URL?type=… (local servers)
-//	    [&wait=20s][&visibility=5m][&region=R][&role_arn=ARN[&external_id=X]]
+//	    [&wait=20s][&visibility=5m][&batch=500][&region=R][&role_arn=ARN[&external_id=X]]
 //	    [&endpoint=URL&path_style=true]   (the S3 server the objects are on)
 //
 // e.g. sqs://sqs.eu-west-1.amazonaws.com/111122223333/trail-deliveries?type=cloudtrail.
@@ -49,7 +50,7 @@ func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 	if typ == "" || !validType(typ) {
 		return nil, fmt.Errorf("sqs source %q: type=%q, want one of %s", rawURL, typ, strings.Join(ingest.Types, ", "))
 	}
-	if err := s3.KnownParams(q, "type", "wait", "visibility"); err != nil {
+	if err := s3.KnownParams(q, "type", "wait", "visibility", "batch"); err != nil {
 		return nil, fmt.Errorf("sqs source %q: %w", rawURL, err)
 	}
 	c := Config{QueueURL: scheme + "://" + u.Host + u.Path, Bad: o.Bad, Logger: o.Logger}
@@ -58,6 +59,11 @@ func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 	}
 	if c.Visibility, err = duration(q, "visibility"); err != nil {
 		return nil, fmt.Errorf("sqs source %q: %w", rawURL, err)
+	}
+	if v := q.Get("batch"); v != "" {
+		if c.BatchSize, err = strconv.Atoi(v); err != nil || c.BatchSize < 1 {
+			return nil, fmt.Errorf("sqs source %q: batch=%q: want a positive number of events", rawURL, v)
+		}
 	}
 	ao, err := awsconf.FromQuery(q)
 	if err != nil {

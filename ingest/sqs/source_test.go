@@ -161,15 +161,13 @@ func TestNotifications(t *testing.T) {
 	defer cancel()
 
 	// First run: one batch read and never acknowledged, then a crash.
-	src, err := Open(ctx, e.queueRaw+"&batch=2", opts)
+	src, err := Open(ctx, e.queueRaw+"&bogus=1", opts)
 	if err == nil {
 		t.Fatal("unknown parameter accepted")
 	}
-	src, err = Open(ctx, e.queueRaw, opts)
-	if err != nil {
+	if src, err = Open(ctx, e.queueRaw+"&batch=2", opts); err != nil {
 		t.Fatal(err)
 	}
-	src.cfg.BatchSize = 2
 	if _, _, err := src.Next(ctx); err != nil {
 		t.Fatal(err)
 	}
