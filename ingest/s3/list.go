@@ -59,8 +59,9 @@ type Config struct {
 	// Since is the first day read when there is no checkpoint (or the
 	// checkpoint is older). Default: now minus Lookback.
 	Since time.Time
-	// Until makes the source finite: the days up to Until are read once,
-	// then Next returns io.EOF. Default: follow new deliveries forever.
+	// Until makes the source finite: the days before Until (exclusive; the
+	// day it falls in unless it is midnight) are read once, then Next
+	// returns io.EOF. Default: follow new deliveries forever.
 	Until time.Time
 	// Lookback is how far back late or back-filled deliveries are looked
 	// for: days that ended less than Lookback ago are listed again on every
@@ -273,8 +274,8 @@ func (s *Source) poll(ctx context.Context) error {
 		}
 	})
 	to := day(now)
-	if !s.cfg.Until.IsZero() && day(s.cfg.Until).Before(to) {
-		to = day(s.cfg.Until)
+	if last := day(s.cfg.Until.Add(-time.Nanosecond)); !s.cfg.Until.IsZero() && last.Before(to) {
+		to = last // Until is exclusive: a midnight Until ends with the day before
 	}
 	leaves, flat, err := s.walk(ctx)
 	if err != nil {
