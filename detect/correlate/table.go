@@ -6,9 +6,13 @@ package correlate
 // probes ever longer until it grows). Hash 0 marks an empty entry; a key
 // hashing to 0 is stored as 1.
 type slotTable struct {
-	hashes []uint64
-	slots  []int32
-	n      int
+	entries []slotEntry // a hash and its slot side by side: one cache miss per probe
+	n       int
+}
+
+type slotEntry struct {
+	hash uint64
+	slot int32
 }
 
 func fixHash(h uint64) uint64 {
@@ -25,11 +29,11 @@ func (t *slotTable) get(h uint64) (int32, bool) {
 		return 0, false
 	}
 	h = fixHash(h)
-	mask := uint64(len(t.hashes) - 1)
+	mask := uint64(len(t.entries) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		switch t.hashes[i] {
+		switch e := &t.entries[i]; e.hash {
 		case h:
-			return t.slots[i], true
+			return e.slot, true
 		case 0:
 			return 0, false
 		}
@@ -38,18 +42,18 @@ func (t *slotTable) get(h uint64) (int32, bool) {
 
 // put adds or replaces the slot of h.
 func (t *slotTable) put(h uint64, slot int32) {
-	if (t.n+1)*4 > len(t.hashes)*3 {
+	if (t.n+1)*4 > len(t.entries)*3 {
 		t.grow()
 	}
 	h = fixHash(h)
-	mask := uint64(len(t.hashes) - 1)
+	mask := uint64(len(t.entries) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		switch t.hashes[i] {
+		switch e := &t.entries[i]; e.hash {
 		case h:
-			t.slots[i] = slot
+			e.slot = slot
 			return
 		case 0:
-			t.hashes[i], t.slots[i] = h, slot
+			*e = slotEntry{h, slot}
 			t.n++
 			return
 		}
@@ -57,12 +61,11 @@ func (t *slotTable) put(h uint64, slot int32) {
 }
 
 func (t *slotTable) grow() {
-	old, oldSlots := t.hashes, t.slots
-	size := max(64, 2*len(old))
-	t.hashes, t.slots, t.n = make([]uint64, size), make([]int32, size), 0
-	for i, h := range old {
-		if h != 0 {
-			t.put(h, oldSlots[i])
+	old := t.entries
+	t.entries, t.n = make([]slotEntry, max(64, 2*len(old))), 0
+	for _, e := range old {
+		if e.hash != 0 {
+			t.put(e.hash, e.slot)
 		}
 	}
 }
@@ -73,31 +76,31 @@ func (t *slotTable) del(h uint64) {
 		return
 	}
 	h = fixHash(h)
-	mask := uint64(len(t.hashes) - 1)
+	mask := uint64(len(t.entries) - 1)
 	i := h & mask
-	for t.hashes[i] != h {
-		if t.hashes[i] == 0 {
+	for t.entries[i].hash != h {
+		if t.entries[i].hash == 0 {
 			return
 		}
 		i = (i + 1) & mask
 	}
-	for j := (i + 1) & mask; t.hashes[j] != 0; j = (j + 1) & mask {
-		home := t.hashes[j] & mask
+	for j := (i + 1) & mask; t.entries[j].hash != 0; j = (j + 1) & mask {
+		home := t.entries[j].hash & mask
 		// move j back to i unless its home lies cyclically in (i, j]
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
-			t.hashes[i], t.slots[i] = t.hashes[j], t.slots[j]
+			t.entries[i] = t.entries[j]
 			i = j
 		}
 	}
-	t.hashes[i], t.slots[i] = 0, 0
+	t.entries[i] = slotEntry{}
 	t.n--
 }
 
 // each calls f for every entry.
 func (t *slotTable) each(f func(h uint64, slot int32)) {
-	for i, h := range t.hashes {
-		if h != 0 {
-			f(h, t.slots[i])
+	for _, e := range t.entries {
+		if e.hash != 0 {
+			f(e.hash, e.slot)
 		}
 	}
 }
