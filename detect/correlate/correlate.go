@@ -195,7 +195,7 @@ func (c *Correlator) Add(s detect.Signal) error {
 		return nil
 	}
 	c.seen(t)
-	heap.Push(&c.pending, pendingSignal{Signal: s, t: t, rule: rc})
+	heap.Push(&c.pending, &pendingSignal{Signal: s, t: t, rule: rc})
 	return nil
 }
 
@@ -244,8 +244,8 @@ func (c *Correlator) Flush() (opened, closed []*detect.Alert) {
 
 // release correlates pending signals in order while ok says so.
 func (c *Correlator) release(ok func(*pendingSignal) bool) {
-	for len(c.pending) > 0 && ok(&c.pending[0]) {
-		ps := heap.Pop(&c.pending).(pendingSignal)
+	for len(c.pending) > 0 && ok(c.pending[0]) {
+		ps := heap.Pop(&c.pending).(*pendingSignal)
 		if c.last != nil && sameSignal(c.last, &ps.Signal) {
 			continue // the same event delivered twice
 		}
@@ -364,18 +364,18 @@ type pendingSignal struct {
 }
 
 // pendingHeap orders signals by event time, event ID, rule, step and key.
-type pendingHeap []pendingSignal
+type pendingHeap []*pendingSignal
 
 func (h pendingHeap) Len() int { return len(h) }
 func (h pendingHeap) Less(i, j int) bool {
 	return compareSignals(&h[i].Signal, &h[j].Signal, h[i].t, h[j].t) < 0
 }
 func (h pendingHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pendingHeap) Push(x any)   { *h = append(*h, x.(pendingSignal)) }
+func (h *pendingHeap) Push(x any)   { *h = append(*h, x.(*pendingSignal)) }
 func (h *pendingHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
-	old[len(old)-1] = pendingSignal{}
+	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return x
 }

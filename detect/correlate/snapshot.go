@@ -144,7 +144,7 @@ func (c *Correlator) Restore(r io.Reader) error {
 	fresh.signals, fresh.late = s.Signals, s.Late
 	for _, sig := range s.Pending {
 		if rc := fresh.byID[sig.RuleID]; rc != nil {
-			heap.Push(&fresh.pending, pendingSignal{Signal: sig, t: sig.Time.UnixNano(), rule: rc})
+			heap.Push(&fresh.pending, &pendingSignal{Signal: sig, t: sig.Time.UnixNano(), rule: rc})
 		}
 	}
 	for i := range s.Rules {
