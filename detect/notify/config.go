@@ -48,6 +48,10 @@ type Config struct {
 	Outbound Outbound `yaml:"outbound"`
 	// Retry bounds the retries of a failed delivery.
 	Retry Retry `yaml:"retry"`
+	// Templates replace the summary of notifications per rule; the first
+	// template naming an alert's rule is used. Default: the rule's own
+	// summary, rendered from the event fields by the rule engine.
+	Templates []Template `yaml:"templates"`
 
 	// Extra are destinations built by the program (e.g. a terminal
 	// printer); routes name them like configured ones.
@@ -163,6 +167,18 @@ type Route struct {
 	GroupWindow time.Duration `yaml:"group_window"`
 }
 
+// Template is the notification summary for the rules it names.
+type Template struct {
+	// Rules are rule IDs or path.Match globs.
+	Rules []string `yaml:"rules"`
+	// Summary is a text/template rendered with the Notification:
+	// {{ .Alert.Title }}, {{ .Alert.Summary }} (the rule's summary),
+	// {{ .Alert.GroupKey }}, {{ .Count }}, {{ len .AlertIDs }},
+	// {{ .Account }}, {{ .Runbook }}, {{ .Route }}. The result is cleaned
+	// like every alert text.
+	Summary string `yaml:"summary"`
+}
+
 // Match selects alerts. Every non-empty criterion must hold.
 type Match struct {
 	// Severity lists severities, any of which matches.
@@ -271,6 +287,18 @@ func (c *Config) Validate() error {
 		}
 		if err := r.Match.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s (%s): %w", where, r.Name, err))
+		}
+	}
+	for i, tp := range c.Templates {
+		if len(tp.Rules) == 0 {
+			errs = append(errs, fmt.Errorf("templates[%d]: no rules", i))
+		}
+		m := Match{RuleIDs: tp.Rules}
+		if err := m.validate(); err != nil {
+			errs = append(errs, fmt.Errorf("templates[%d]: %w", i, err))
+		}
+		if _, err := parseSummary(i, tp.Summary); err != nil {
+			errs = append(errs, fmt.Errorf("templates[%d]: %w", i, err))
 		}
 	}
 	if defaults > 1 {

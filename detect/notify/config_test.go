@@ -65,6 +65,9 @@ func TestParseErrors(t *testing.T) {
 		{"negative window", dest + "routes: [{name: a, destinations: [d], group_window: -1m}]", "group_window"},
 		{"bad duration", dest + "routes: [{name: a, destinations: [d], group_window: soon}]", "soon"},
 		{"bad network", "outbound: {allow_networks: [nowhere]}", "allow_networks"},
+		{"template field", "templates: [{rules: ['*'], summary: '{{ .Nope }}'}]", "can't evaluate field Nope"},
+		{"template syntax", "templates: [{rules: ['*'], summary: '{{ .Count '}]", "summary template"},
+		{"template without rules", "templates: [{summary: x}]", "no rules"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "notify.yaml")

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"text/template"
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
@@ -59,6 +60,7 @@ type Notifier struct {
 	logger   *slog.Logger
 	mu       sync.Mutex
 	groups   map[groupID]*group
+	summary  []summaryTemplate
 	stats    struct{ delivered, failed, dead, dups atomic.Int64 }
 	sampleID func() string
 }
@@ -66,6 +68,12 @@ type Notifier struct {
 type route struct {
 	Route
 	dests []*dest
+}
+
+// summaryTemplate is a compiled Template.
+type summaryTemplate struct {
+	rules []string
+	t     *template.Template
 }
 
 // dest is a destination with its rate limit. mu serialises sends to it, so
@@ -181,6 +189,13 @@ func New(c Config) (*Notifier, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	for i, tp := range c.Templates {
+		t, err := parseSummary(i, tp.Summary)
+		if err != nil {
+			return nil, err
+		}
+		n.summary = append(n.summary, summaryTemplate{rules: tp.Rules, t: t})
 	}
 	for _, rc := range c.Routes {
 		rt := &route{Route: rc}
@@ -472,7 +487,28 @@ func (n *Notifier) notification(routeName string, alerts []*detect.Alert) *Notif
 			note.LastTime = a.LastTime
 		}
 	}
+	n.render(note)
 	return note
+}
+
+// render replaces the notification's summary by the first template for
+// its rule. A template that fails keeps the rule's summary.
+func (n *Notifier) render(note *Notification) {
+	for _, st := range n.summary {
+		if !anyGlob(st.rules, note.Alert.RuleID) {
+			continue
+		}
+		var b strings.Builder
+		if err := st.t.Execute(&b, note); err != nil {
+			n.logger.Warn("summary template failed; sending the rule's summary",
+				slog.String("rule_id", note.Alert.RuleID), slog.String("error", err.Error()))
+			return
+		}
+		a := *note.Alert
+		a.Summary = clean(b.String())
+		note.Alert = &a
+		return
+	}
 }
 
 // attempt sends note to d until it is delivered or given up on, recording

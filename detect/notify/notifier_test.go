@@ -436,3 +436,33 @@ func TestSlowReceiver(t *testing.T) {
 		t.Errorf("accepted %d, requests %d, sleeps %v", got, len(rc.requests()), clock.Sleeps())
 	}
 }
+
+// A per-rule summary template replaces the rule's summary in what is
+// sent; its output is cleaned; other rules keep their own summary.
+func TestSummaryTemplate(t *testing.T) {
+	rec := &recorder{name: "r"}
+	n := mustNew(t, Config{Extra: []Destination{rec},
+		Templates: []Template{
+			{Rules: []string{"aws-iam-*"}, Summary: "{{ .Alert.Title }} in {{ .Account }} ({{ .Count }} events): {{ .Alert.Summary }}"},
+			{Rules: []string{"aws-iam-user-created"}, Summary: "never used: the first match wins"},
+		},
+		Routes: []Route{{Name: "all", Default: true, Destinations: []string{"r"}}}})
+	hostile := hostileAlert()
+	plain := testAlert("linux-x", "", "e")
+	for _, a := range []*detect.Alert{hostile, plain} {
+		if err := n.Deliver(context.Background(), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent := rec.sent()
+	want := "IAM user created in 111122223333 (2 events): " + clean(hostile.Summary)
+	if got := sent[0].Alert.Summary; got != want {
+		t.Errorf("summary = %q, want %q", got, want)
+	}
+	if got := sent[1].Alert.Summary; got != plain.Summary {
+		t.Errorf("untemplated summary = %q", got)
+	}
+	if hostile.Summary == want {
+		t.Error("the caller's alert was changed")
+	}
+}

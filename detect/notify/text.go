@@ -2,6 +2,7 @@ package notify
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/template"
 	"unicode"
@@ -116,4 +117,19 @@ func (lt *linkTemplate) render(a *detect.Alert) (string, error) {
 		return "", err
 	}
 	return clean(b.String()), nil
+}
+
+// parseSummary parses a Template's summary and renders it once with a
+// sample notification, so that mistakes show at load.
+func parseSummary(i int, text string) (*template.Template, error) {
+	t, err := template.New(fmt.Sprintf("summary%d", i)).Option("missingkey=error").Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("summary template: %w", err)
+	}
+	a := sampleAlert("vigil-template-check")
+	n := &Notification{Alert: a, AlertIDs: []string{a.AlertID}, Count: 1, LastTime: a.LastTime, Route: "r", Account: "111122223333"}
+	if err := t.Execute(io.Discard, n); err != nil {
+		return nil, fmt.Errorf("summary template: %w", err)
+	}
+	return t, nil
 }
