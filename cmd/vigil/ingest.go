@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/awsconf"
 	"github.com/vigilsec/vigil/ingest/checkpoint"
 	"github.com/vigilsec/vigil/ingest/cloudwatch"
 	"github.com/vigilsec/vigil/ingest/s3"
@@ -110,7 +111,7 @@ func runIngest(ctx context.Context, args []string, s stdio) error {
 	for _, u := range sources {
 		src, ok, err := openAWSSource(ctx, u, o)
 		if !ok {
-			return fmt.Errorf("--source %q: vigil ingest reads s3://, sqs://, sqs+https:// and cloudwatch:// sources", u)
+			return fmt.Errorf("--source %q: vigil ingest reads s3://, sqs://, sqs+https:// and cloudwatch:// sources", awsconf.RedactURL(u))
 		}
 		if err != nil {
 			return err

@@ -48,6 +48,22 @@ func IsParam(name string) bool {
 	return false
 }
 
+// RedactURL returns a source URL fit for logs and error messages: the
+// external_id parameter's value is replaced by REDACTED.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable source URL)"
+	}
+	q := u.Query()
+	if !q.Has(ParamExternalID) {
+		return raw
+	}
+	q.Set(ParamExternalID, "REDACTED")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // DefaultSessionName is the default of Options.SessionName.
 const DefaultSessionName = "vigil-ingest"
 

@@ -140,3 +140,16 @@ func TestLoadDefaultChain(t *testing.T) {
 		t.Error("Load accepted an invalid endpoint")
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	tests := map[string]string{
+		"s3://b/p?type=cloudtrail":                                   "s3://b/p?type=cloudtrail",
+		"s3://b/p?role_arn=arn:aws:iam::1:role/r&external_id=s3cr3t": "s3://b/p?external_id=REDACTED&role_arn=arn%3Aaws%3Aiam%3A%3A1%3Arole%2Fr",
+		"s3://b/%zz?external_id=s3cr3t":                              "(unparsable source URL)",
+	}
+	for in, want := range tests {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package cloudwatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -29,15 +30,19 @@ import (
 func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("cloudwatch source: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold an external ID
+		}
+		return nil, fmt.Errorf("cloudwatch source: invalid URL: %w", err)
 	}
 	group := u.Host + u.Path
 	if u.Scheme != "cloudwatch" || group == "" || group == "/" {
-		return nil, fmt.Errorf("cloudwatch source %q: want cloudwatch://LOG-GROUP?type=…", rawURL)
+		return nil, fmt.Errorf("cloudwatch source %q: want cloudwatch://LOG-GROUP?type=…", awsconf.RedactURL(rawURL))
 	}
 	q := u.Query()
 	if err := s3.KnownParams(q, "type", "stream_prefix", "format", "delay", "poll", "lookback", "limit"); err != nil {
-		return nil, fmt.Errorf("cloudwatch source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("cloudwatch source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	c := Config{
 		Group:        group,
@@ -54,22 +59,22 @@ func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 	for name, dst := range map[string]*time.Duration{"delay": &c.Delay, "poll": &c.PollInterval, "lookback": &c.Lookback} {
 		if v := q.Get(name); v != "" {
 			if *dst, err = time.ParseDuration(v); err != nil || *dst < 0 {
-				return nil, fmt.Errorf("cloudwatch source %q: %s=%q: want a duration like 1m", rawURL, name, v)
+				return nil, fmt.Errorf("cloudwatch source %q: %s=%q: want a duration like 1m", awsconf.RedactURL(rawURL), name, v)
 			}
 		}
 	}
 	if v := q.Get("limit"); v != "" {
 		if c.PageLimit, err = strconv.Atoi(v); err != nil {
-			return nil, fmt.Errorf("cloudwatch source %q: limit=%q: %w", rawURL, v, err)
+			return nil, fmt.Errorf("cloudwatch source %q: limit=%q: %w", awsconf.RedactURL(rawURL), v, err)
 		}
 	}
 	ao, err := awsconf.FromQuery(q)
 	if err != nil {
-		return nil, fmt.Errorf("cloudwatch source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("cloudwatch source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	cfg, err := awsconf.Load(ctx, ao, awsconf.Retry{MaxAttempts: 5})
 	if err != nil {
-		return nil, fmt.Errorf("cloudwatch source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("cloudwatch source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	c.Client = cwl.NewFromConfig(cfg, func(co *cwl.Options) {
 		if ao.Endpoint != "" {
@@ -78,7 +83,7 @@ func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 	})
 	decs, err := logtype.Decoders(logtype.Config{Limits: o.Limits, FlowFormat: q.Get("format")})
 	if err != nil {
-		return nil, fmt.Errorf("cloudwatch source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("cloudwatch source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	c.Decoder = decs[c.LogType]
 	if o.Logger != nil {

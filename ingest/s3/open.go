@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -42,15 +43,19 @@ type Options struct {
 func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("s3 source: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold an external ID
+		}
+		return nil, fmt.Errorf("s3 source: invalid URL: %w", err)
 	}
 	if u.Scheme != "s3" || u.Host == "" {
-		return nil, fmt.Errorf("s3 source %q: want s3://BUCKET/PREFIX?type=…", rawURL)
+		return nil, fmt.Errorf("s3 source %q: want s3://BUCKET/PREFIX?type=…", awsconf.RedactURL(rawURL))
 	}
 	q := u.Query()
 	typ := q.Get("type")
 	if typ != ingest.TypeCloudTrail && typ != ingest.TypeVPCFlow {
-		return nil, fmt.Errorf("s3 source %q: type=%q, want cloudtrail or vpcflow", rawURL, typ)
+		return nil, fmt.Errorf("s3 source %q: type=%q, want cloudtrail or vpcflow", awsconf.RedactURL(rawURL), typ)
 	}
 	c := Config{
 		Bucket:        u.Host,
@@ -65,20 +70,20 @@ func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 		Logger:        o.Logger,
 	}
 	if c.Lookback, err = durationParam(q, "lookback"); err != nil {
-		return nil, fmt.Errorf("s3 source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("s3 source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	if c.PollInterval, err = durationParam(q, "poll"); err != nil {
-		return nil, fmt.Errorf("s3 source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("s3 source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	if err := KnownParams(q, "type", "lookback", "poll"); err != nil {
-		return nil, fmt.Errorf("s3 source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("s3 source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	ao, err := awsconf.FromQuery(q)
 	if err != nil {
-		return nil, fmt.Errorf("s3 source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("s3 source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	if c.Client, err = NewClient(ctx, ao); err != nil {
-		return nil, fmt.Errorf("s3 source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("s3 source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	decs, err := logtype.Decoders(logtype.Config{Limits: o.Limits})
 	if err != nil {

@@ -2,6 +2,7 @@ package sqs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -32,7 +33,11 @@ import (
 func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("sqs source: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold an external ID
+		}
+		return nil, fmt.Errorf("sqs source: invalid URL: %w", err)
 	}
 	scheme := "https"
 	switch u.Scheme {
@@ -40,45 +45,45 @@ func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 	case "sqs+http":
 		scheme = "http"
 	default:
-		return nil, fmt.Errorf("sqs source %q: want sqs://, sqs+https:// or sqs+http://", rawURL)
+		return nil, fmt.Errorf("sqs source %q: want sqs://, sqs+https:// or sqs+http://", awsconf.RedactURL(rawURL))
 	}
 	if u.Host == "" || strings.Trim(u.Path, "/") == "" {
-		return nil, fmt.Errorf("sqs source %q: want sqs://HOST/ACCOUNT/QUEUE?type=…", rawURL)
+		return nil, fmt.Errorf("sqs source %q: want sqs://HOST/ACCOUNT/QUEUE?type=…", awsconf.RedactURL(rawURL))
 	}
 	q := u.Query()
 	typ := q.Get("type")
 	if typ == "" || !validType(typ) {
-		return nil, fmt.Errorf("sqs source %q: type=%q, want one of %s", rawURL, typ, strings.Join(ingest.Types, ", "))
+		return nil, fmt.Errorf("sqs source %q: type=%q, want one of %s", awsconf.RedactURL(rawURL), typ, strings.Join(ingest.Types, ", "))
 	}
 	if err := s3.KnownParams(q, "type", "wait", "visibility", "batch"); err != nil {
-		return nil, fmt.Errorf("sqs source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("sqs source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	c := Config{QueueURL: scheme + "://" + u.Host + u.Path, Bad: o.Bad, Logger: o.Logger}
 	if c.WaitTime, err = duration(q, "wait"); err != nil {
-		return nil, fmt.Errorf("sqs source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("sqs source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	if c.Visibility, err = duration(q, "visibility"); err != nil {
-		return nil, fmt.Errorf("sqs source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("sqs source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	if v := q.Get("batch"); v != "" {
 		if c.BatchSize, err = strconv.Atoi(v); err != nil || c.BatchSize < 1 {
-			return nil, fmt.Errorf("sqs source %q: batch=%q: want a positive number of events", rawURL, v)
+			return nil, fmt.Errorf("sqs source %q: batch=%q: want a positive number of events", awsconf.RedactURL(rawURL), v)
 		}
 	}
 	ao, err := awsconf.FromQuery(q)
 	if err != nil {
-		return nil, fmt.Errorf("sqs source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("sqs source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	if ao.Region == "" {
 		ao.Region = regionOf(u.Host)
 	}
 	s3c, err := s3.NewClient(ctx, ao)
 	if err != nil {
-		return nil, fmt.Errorf("sqs source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("sqs source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	cfg, err := awsconf.Load(ctx, ao, awsconf.Retry{})
 	if err != nil {
-		return nil, fmt.Errorf("sqs source %q: %w", rawURL, err)
+		return nil, fmt.Errorf("sqs source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	local := !strings.HasSuffix(u.Hostname(), ".amazonaws.com") &&
 		os.Getenv("AWS_ENDPOINT_URL_SQS") == "" && os.Getenv("AWS_ENDPOINT_URL") == ""
