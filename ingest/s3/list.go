@@ -31,6 +31,7 @@ const (
 	DefaultLookback     = 24 * time.Hour
 	DefaultPollInterval = time.Minute
 	DefaultBatchSize    = 500
+	DefaultRediscover   = time.Hour
 )
 
 // Config configures a listing Source.
@@ -70,6 +71,10 @@ type Config struct {
 	// PollInterval is the pause between two listings when following.
 	// Default 1m.
 	PollInterval time.Duration
+	// Rediscover is how often the folders below Prefix are walked again to
+	// find new accounts, regions and undated objects; polls in between
+	// list only the known dated folders' days. Default 1h.
+	Rediscover time.Duration
 	// BatchSize caps the events of one batch. Default 500.
 	BatchSize int
 	// Bad receives malformed records and damaged objects. Default: ignored.
@@ -89,8 +94,8 @@ func (c *Config) Validate() error {
 		return errors.New("s3: no client")
 	case c.Decoder == nil:
 		return errors.New("s3: no decoder")
-	case c.Lookback < 0, c.PollInterval < 0, c.BatchSize < 0:
-		return errors.New("s3: negative lookback, poll interval or batch size")
+	case c.Lookback < 0, c.PollInterval < 0, c.BatchSize < 0, c.Rediscover < 0:
+		return errors.New("s3: negative lookback, poll interval, rediscovery interval or batch size")
 	case !c.Until.IsZero() && !c.Since.IsZero() && c.Until.Before(c.Since):
 		return errors.New("s3: until is before since")
 	}
@@ -106,6 +111,9 @@ func (c *Config) defaults() {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
+	}
+	if c.Rediscover == 0 {
+		c.Rediscover = DefaultRediscover
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -141,6 +149,12 @@ type Source struct {
 
 	mu       sync.Mutex
 	position time.Time // the day being read
+
+	// The folder walk's result, used by the polls until Rediscover passed;
+	// only the run goroutine touches them.
+	leaves   []leaf
+	flat     []flatObject
+	walkedAt time.Time
 }
 
 type batch struct {
@@ -277,12 +291,16 @@ func (s *Source) poll(ctx context.Context) error {
 	if last := day(s.cfg.Until.Add(-time.Nanosecond)); !s.cfg.Until.IsZero() && last.Before(to) {
 		to = last // Until is exclusive: a midnight Until ends with the day before
 	}
-	leaves, flat, err := s.walk(ctx)
-	if err != nil {
-		return err
+	if s.walkedAt.IsZero() || now.Sub(s.walkedAt) >= s.cfg.Rediscover {
+		leaves, flat, err := s.walk(ctx)
+		if err != nil {
+			return err
+		}
+		s.leaves, s.flat, s.walkedAt = leaves, flat, now
+		s.cfg.Logger.Debug("s3 folders walked", "bucket", s.cfg.Bucket, "prefix", s.cfg.Prefix,
+			"dated_folders", len(leaves), "undated_objects", len(flat))
 	}
-	s.cfg.Logger.Debug("s3 listing", "bucket", s.cfg.Bucket, "prefix", s.cfg.Prefix,
-		"leaves", len(leaves), "flat", len(flat), "from", from, "to", to)
+	leaves, flat := s.leaves, s.flat
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
 		s.mu.Lock()
 		s.position = d

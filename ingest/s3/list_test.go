@@ -291,3 +291,30 @@ func TestSkip(t *testing.T) {
 		t.Errorf("hive day folder %q", got)
 	}
 }
+
+// Following (no Until), the source polls again and picks up a new delivery
+// in a known folder without a restart.
+func TestListingFollows(t *testing.T) {
+	c, bucket, _ := testBucket(t)
+	b, _ := ctFile("first", 2, "2026-03-15T10:01:00Z")
+	put(t, c, bucket, ctLeaf+"2026/03/15/111122223333_CloudTrail_eu-west-1_20260315T1000Z_f1.json.gz", gz(b))
+	decs, err := logtype.Decoders(logtype.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := New(context.Background(), Config{Bucket: bucket, Prefix: "AWSLogs/", Client: c,
+		Decoder: decs[ingest.TypeCloudTrail], LogType: ingest.TypeCloudTrail, PollInterval: 20 * time.Millisecond,
+		Now: func() time.Time { return time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	col := &collector{}
+	col.drain(t, src, 1)
+	b, ids := ctFile("second", 2, "2026-03-15T11:01:00Z")
+	put(t, c, bucket, ctLeaf+"2026/03/15/111122223333_CloudTrail_eu-west-1_20260315T1100Z_f2.json.gz", gz(b))
+	col.drain(t, src, 1)
+	if got := sorted(col.ids); !slices.Equal(got, []string{"first-0", "first-1", "second-0", "second-1"}) {
+		t.Errorf("read %v, want both deliveries (%v last)", got, ids)
+	}
+}

@@ -38,7 +38,7 @@ type Options struct {
 
 // Open returns a listing source for a URL of the form
 //
-//	s3://BUCKET/PREFIX?type=cloudtrail|vpcflow[&lookback=24h][&poll=1m]
+//	s3://BUCKET/PREFIX?type=cloudtrail|vpcflow[&lookback=24h][&poll=1m][&rediscover=1h]
 //	    [&region=R][&endpoint=URL&path_style=true][&role_arn=ARN[&external_id=X]][&profile=P]
 func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 	u, err := url.Parse(rawURL)
@@ -75,7 +75,10 @@ func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 	if c.PollInterval, err = durationParam(q, "poll"); err != nil {
 		return nil, fmt.Errorf("s3 source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
-	if err := KnownParams(q, "type", "lookback", "poll"); err != nil {
+	if c.Rediscover, err = durationParam(q, "rediscover"); err != nil {
+		return nil, fmt.Errorf("s3 source %q: %w", awsconf.RedactURL(rawURL), err)
+	}
+	if err := KnownParams(q, "type", "lookback", "poll", "rediscover"); err != nil {
 		return nil, fmt.Errorf("s3 source %q: %w", awsconf.RedactURL(rawURL), err)
 	}
 	ao, err := awsconf.FromQuery(q)
