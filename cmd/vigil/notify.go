@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
+
+	"github.com/vigilsec/vigil/cmd/vigil/config"
 
 	"github.com/vigilsec/vigil/detect/notify"
 )
@@ -24,7 +27,7 @@ func runNotify(ctx context.Context, args []string, s stdio) error {
 // when any of them did not accept the alert.
 func runNotifyTest(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("notify test", s.err)
-	config := fl.String("config", "", "notify configuration file (routes and destinations)")
+	cfgPath := fl.String("config", "", "vigil configuration file (vigil.yaml); its notify section is used")
 	route := fl.String("route", "", "route to send the sample alert through (required)")
 	var webhooks stringList
 	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook (repeatable); adds the route \""+notify.ShortcutRoute+"\"; secret from VIGIL_WEBHOOK_SECRET")
@@ -39,7 +42,7 @@ func runNotifyTest(ctx context.Context, args []string, s stdio) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if *route == "" || fl.NArg() > 0 || (*config == "" && len(webhooks) == 0) {
+	if *route == "" || fl.NArg() > 0 || (*cfgPath == "" && len(webhooks) == 0) {
 		fl.Usage()
 		return exitError(2)
 	}
@@ -47,11 +50,15 @@ func runNotifyTest(ctx context.Context, args []string, s stdio) error {
 		return errors.New("--attempts must be at least 1")
 	}
 	var c notify.Config
-	if *config != "" {
-		var err error
-		if c, err = notify.Load(*config); err != nil {
+	if *cfgPath != "" {
+		vc, err := config.Load(*cfgPath)
+		if err != nil {
 			return err
 		}
+		if _, err := vc.ApplyEnv(os.LookupEnv); err != nil {
+			return err
+		}
+		c = vc.Notify
 	}
 	if len(webhooks) > 0 {
 		if err := c.AddWebhookShortcut(webhooks, "VIGIL_WEBHOOK_SECRET", *insecure); err != nil {

@@ -34,14 +34,15 @@ func TestNotifyTest(t *testing.T) {
 	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(403) }))
 	defer bad.Close()
 
-	cfg := filepath.Join(t.TempDir(), "notify.yaml")
-	os.WriteFile(cfg, []byte(`destinations:
-  - {name: good, type: webhook, url: '`+good.URL+`', secret_env: [VIGIL_WEBHOOK_SECRET]}
-  - {name: bad, type: webhook, url: '`+bad.URL+`', secret_env: [VIGIL_WEBHOOK_SECRET]}
-routes:
-  - {name: ok-route, default: true, destinations: [good]}
-  - {name: mixed, match: {severity: [critical]}, destinations: [good, bad]}
-outbound: {allow_http: [127.0.0.1], allow_networks: [127.0.0.1/32]}
+	cfg := filepath.Join(t.TempDir(), "vigil.yaml")
+	os.WriteFile(cfg, []byte(`notify:
+  destinations:
+    - {name: good, type: webhook, url: '`+good.URL+`', secret_env: [VIGIL_WEBHOOK_SECRET]}
+    - {name: bad, type: webhook, url: '`+bad.URL+`', secret_env: [VIGIL_WEBHOOK_SECRET]}
+  routes:
+    - {name: ok-route, default: true, destinations: [good]}
+    - {name: mixed, match: {severity: [critical]}, destinations: [good, bad]}
+  outbound: {allow_http: [127.0.0.1], allow_networks: [127.0.0.1/32]}
 `), 0o600)
 
 	for _, tc := range []struct {
