@@ -1,31 +1,25 @@
 #!/usr/bin/env bash
 # Starts a throwaway SQS server for vigil's integration tests: goaws
-# (github.com/Admiral-Piett/goaws v0.4.4, an SQS/SNS emulator) with a
-# JSON-protocol front (jsonproxy, beside this script) so that the current
-# AWS SDK can talk to it.
+# (github.com/Admiral-Piett/goaws v0.4.4, an SQS/SNS emulator) served on
+# loopback by server/ (beside this script), which also translates the JSON
+# protocol of current AWS SDKs for it.
 #
-# Installs goaws once into a cache directory, writes its configuration to a
-# temporary directory, starts it and the proxy, waits until they answer and
-# prints the lines to eval:
+# Builds the server (its own Go module; the first build downloads goaws),
+# writes the goaws configuration to a temporary directory, starts it, waits
+# until it answers and prints the line to eval:
 #   export VIGIL_SQS_ENDPOINT=http://127.0.0.1:14101
-# Stop both with stop.sh (same VIGIL_SQS_PORT).
-#
-# goaws v0.4.4 always listens on all interfaces (0.0.0.0) on its port; the
-# proxy, which clients use, listens on loopback only.
+# Queue URLs are http://127.0.0.1:PORT/100010001000/NAME. Stop it with
+# stop.sh (same VIGIL_SQS_PORT).
 #
 # Environment:
-#   VIGIL_SQS_PORT   the proxy's port (default 14101); goaws uses port-1
-#   VIGIL_TOOLS_DIR  where tools are installed (default $(go env GOPATH)/vigil-tools)
+#   VIGIL_SQS_PORT   port (default 14101)
 #   TMPDIR           where the temporary directory is made (default /tmp)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
 port="${VIGIL_SQS_PORT:-14101}"
-upstream_port=$((port - 1))
-tools="${VIGIL_TOOLS_DIR:-$(go env GOPATH)/vigil-tools}"
 state="${TMPDIR:-/tmp}/vigil-sqs-${port}.dir"
 endpoint="http://127.0.0.1:${port}"
-version=v0.4.4
 
 log() { echo "sqs: $*" >&2; }
 
@@ -37,13 +31,6 @@ answers() {
 	[ "$code" = 200 ] || [ "$code" = 400 ]
 }
 
-goaws="$tools/goaws-$version/cmd"
-if [ ! -x "$goaws" ]; then
-	log "installing goaws $version into $tools (once)"
-	mkdir -p "$tools/goaws-$version"
-	GOBIN="$tools/goaws-$version" GOFLAGS= go install "github.com/Admiral-Piett/goaws/app/cmd@$version" >&2
-fi
-
 if answers; then
 	log "a server already answers on $endpoint; reusing it"
 	echo "export VIGIL_SQS_ENDPOINT=$endpoint"
@@ -54,7 +41,7 @@ dir="$(mktemp -d "${TMPDIR:-/tmp}/vigil-sqs.XXXXXX")"
 cat >"$dir/goaws.yaml" <<YAML
 Local:
   Host: 127.0.0.1
-  Port: ${upstream_port}
+  Port: ${port}
   Region: us-east-1
   AccountId: "100010001000"
   LogToFile: false
@@ -65,13 +52,12 @@ Local:
   Queues: []
   Topics: []
 YAML
-(cd "$here/jsonproxy" && go build -o "$dir/jsonproxy" .) >&2
+log "building the server (goaws v0.4.4 on loopback)"
+(cd "$here/server" && GOFLAGS= go build -o "$dir/server" .) >&2
 
-log "starting goaws on port $upstream_port and the proxy on $endpoint, files in $dir"
-"$goaws" -config "$dir/goaws.yaml" Local >"$dir/goaws.log" 2>&1 &
-echo $! >"$dir/goaws.pid"
-"$dir/jsonproxy" -listen "127.0.0.1:${port}" -upstream "http://127.0.0.1:${upstream_port}" >"$dir/jsonproxy.log" 2>&1 &
-echo $! >"$dir/jsonproxy.pid"
+log "starting on $endpoint, files in $dir"
+"$dir/server" -listen "127.0.0.1:${port}" -config "$dir/goaws.yaml" >"$dir/server.log" 2>&1 &
+echo $! >"$dir/server.pid"
 echo "$dir" >"$state"
 
 for _ in $(seq 1 100); do
@@ -83,5 +69,5 @@ for _ in $(seq 1 100); do
 	sleep 0.2
 done
 log "server did not answer within 20s; its logs:"
-tail -n 20 "$dir/goaws.log" "$dir/jsonproxy.log" >&2 || true
+tail -n 20 "$dir/server.log" >&2 || true
 exit 1

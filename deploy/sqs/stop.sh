@@ -6,7 +6,7 @@ port="${VIGIL_SQS_PORT:-14101}"
 state="${TMPDIR:-/tmp}/vigil-sqs-${port}.dir"
 [ -f "$state" ] || exit 0
 dir="$(cat "$state")"
-for name in jsonproxy goaws; do
+for name in server; do
 	if [ -f "$dir/$name.pid" ]; then
 		kill "$(cat "$dir/$name.pid")" 2>/dev/null || true
 	fi

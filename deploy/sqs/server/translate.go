@@ -1,48 +1,23 @@
-// Command jsonproxy lets current AWS SDKs talk to goaws.
-//
-// The AWS SDKs speak SQS's JSON protocol (POST, X-Amz-Target:
-// AmazonSQS.<Action>, a JSON body); goaws v0.4 understands only the older
-// query protocol (Action=<Action> form fields, XML replies). jsonproxy
-// listens on a loopback address, turns each JSON request into the
-// equivalent form request to goaws and each XML reply into the JSON reply
-// the SDK expects, for the calls vigil and its tests make: CreateQueue,
-// GetQueueUrl, SendMessage, ReceiveMessage, DeleteMessage,
-// ChangeMessageVisibility and PurgeQueue. Queue URLs in replies are
-// rewritten to point at the proxy.
-//
-//	jsonproxy -listen 127.0.0.1:4101 -upstream http://127.0.0.1:4100
 package main
 
 import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"flag"
 	"fmt"
-	"io"
-	"log"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 )
 
-func main() {
-	listen := flag.String("listen", "127.0.0.1:4101", "loopback address to listen on")
-	upstream := flag.String("upstream", "http://127.0.0.1:4100", "goaws base URL")
-	flag.Parse()
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatal(err)
-	}
-	p := &proxy{upstream: strings.TrimSuffix(*upstream, "/"), self: "http://" + ln.Addr().String()}
-	log.Fatal(http.Serve(ln, p))
-}
-
-type proxy struct {
-	upstream string // goaws, e.g. http://127.0.0.1:4100
-	self     string // the proxy, as clients reach it
+// translator serves SQS's JSON protocol in front of goaws's query-protocol
+// handler: each JSON request becomes the equivalent form request, each XML
+// reply the JSON reply the SDK expects. Requests without X-Amz-Target go
+// to goaws unchanged.
+type translator struct {
+	next http.Handler // goaws
 }
 
 // xmlMessage is one message of a goaws ReceiveMessage reply.
@@ -70,11 +45,15 @@ type xmlReply struct {
 	} `xml:"Error"`
 }
 
-func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *translator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
+	if target == "" {
+		p.next.ServeHTTP(w, r)
+		return
+	}
 	action, ok := strings.CutPrefix(target, "AmazonSQS.")
 	if !ok {
-		jsonError(w, http.StatusBadRequest, "InvalidAction", "jsonproxy: missing X-Amz-Target")
+		jsonError(w, http.StatusBadRequest, "InvalidAction", "unknown X-Amz-Target "+target)
 		return
 	}
 	var in map[string]any
@@ -86,7 +65,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for k, v := range in {
 		switch v := v.(type) {
 		case string:
-			form.Set(k, p.toUpstream(v))
+			form.Set(k, v)
 		case float64:
 			form.Set(k, strconv.FormatInt(int64(v), 10))
 		case bool:
@@ -100,23 +79,17 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	resp, err := http.PostForm(p.upstream+"/", form)
-	if err != nil {
-		jsonError(w, http.StatusBadGateway, "ServiceUnavailable", err.Error())
-		return
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		jsonError(w, http.StatusBadGateway, "ServiceUnavailable", err.Error())
-		return
-	}
+	req := httptest.NewRequestWithContext(r.Context(), http.MethodPost, "/", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	p.next.ServeHTTP(rec, req)
+	raw := rec.Body.Bytes()
 	var x xmlReply
 	if err := xml.Unmarshal(raw, &x); err != nil {
 		jsonError(w, http.StatusBadGateway, "InternalError", fmt.Sprintf("goaws reply %q: %v", raw, err))
 		return
 	}
-	if resp.StatusCode >= 300 || x.Error.Code != "" {
+	if rec.Code >= 300 || x.Error.Code != "" {
 		code := x.Error.Code
 		if code == "" {
 			code = "InternalError"
@@ -127,9 +100,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{}
 	switch action {
 	case "CreateQueue":
-		out["QueueUrl"] = p.fromUpstream(x.QueueURL)
+		out["QueueUrl"] = queueURL(r, x.QueueURL)
 	case "GetQueueUrl":
-		out["QueueUrl"] = p.fromUpstream(x.QueueURL2)
+		out["QueueUrl"] = queueURL(r, x.QueueURL2)
 	case "SendMessage":
 		out["MessageId"], out["MD5OfMessageBody"] = x.MessageID, x.MD5
 	case "ReceiveMessage":
@@ -148,21 +121,14 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out) // a failed write is the client's problem
 }
 
-// toUpstream points a queue URL given to the proxy at goaws.
-func (p *proxy) toUpstream(s string) string {
-	if rest, ok := strings.CutPrefix(s, p.self); ok {
-		return p.upstream + rest
-	}
-	return s
-}
-
-// fromUpstream points a queue URL of goaws's at the proxy.
-func (p *proxy) fromUpstream(s string) string {
-	u, err := url.Parse(s)
+// queueURL points a goaws queue URL (http://REGION.HOST:PORT/ACCOUNT/NAME)
+// at the address the client used.
+func queueURL(r *http.Request, goaws string) string {
+	u, err := url.Parse(goaws)
 	if err != nil {
-		return s
+		return goaws
 	}
-	return p.self + u.Path
+	return "http://" + r.Host + u.Path
 }
 
 func jsonError(w http.ResponseWriter, status int, code, msg string) {
