@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	cwl "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/ingest/checkpoint"
@@ -263,4 +264,33 @@ func TestOpenEndpointFromEnvironment(t *testing.T) {
 			t.Errorf("Open(%q) succeeded", raw)
 		}
 	}
+}
+
+// FuzzHoldBack checks that holding back auditd lines only splits a page:
+// every message is kept or held, in order, and a held one shares the stamp
+// of its stream's last message.
+func FuzzHoldBack(f *testing.F) {
+	f.Add("type=SYSCALL msg=audit(1773478800.123:4242): syscall=59\ntype=EXECVE msg=audit(1773478800.123:4242): argc=1", "a\na")
+	f.Add("type=SYSCALL msg=audit(1.1:1): x\ntype=SYSCALL msg=audit(1.1:2): y\nnot audit", "a\nb\na")
+	f.Fuzz(func(t *testing.T, msgs, streams string) {
+		ms, ss := strings.Split(msgs, "\n"), strings.Split(streams, "\n")
+		var page []types.FilteredLogEvent
+		for i, m := range ms {
+			page = append(page, types.FilteredLogEvent{Message: aws.String(m), LogStreamName: aws.String(ss[i%len(ss)]),
+				EventId: aws.String(fmt.Sprint(i))})
+		}
+		keep, held := holdBack(page)
+		if len(keep)+len(held) != len(page) {
+			t.Fatalf("%d kept + %d held of %d", len(keep), len(held), len(page))
+		}
+		last := map[string]string{}
+		for _, e := range page {
+			last[*e.LogStreamName] = stampOf(*e.Message)
+		}
+		for _, e := range held {
+			if st := stampOf(*e.Message); st == "" || st != last[*e.LogStreamName] {
+				t.Errorf("held %q of stream %q", *e.Message, *e.LogStreamName)
+			}
+		}
+	})
 }

@@ -318,3 +318,32 @@ func TestListingFollows(t *testing.T) {
 		t.Errorf("read %v, want both deliveries (%v last)", got, ids)
 	}
 }
+
+// A vpcflow source opened by URL reads the flow log deliveries of the same
+// layout and skips the CloudTrail folders.
+func TestOpenVPCFlow(t *testing.T) {
+	c, bucket, ep := testBucket(t)
+	layout(t, c, bucket)
+	col := &collector{}
+	src, err := Open(context.Background(), "s3://"+bucket+"/AWSLogs/?type=vpcflow&path_style=true&endpoint="+ep,
+		Options{Since: time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC), Until: time.Date(2026, 3, 16, 0, 0, 0, 0, time.UTC), Bad: col.report})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	col.drain(t, src, 0)
+	if len(col.ids) != 1 || len(col.bad) != 0 {
+		t.Errorf("read %d flow records with %d bad ones (%v), want 1 and none", len(col.ids), len(col.bad), col.bad)
+	}
+	for _, raw := range []string{
+		"s3://" + bucket + "/AWSLogs/",
+		"s3://" + bucket + "/AWSLogs/?type=auditd",
+		"s3://" + bucket + "/AWSLogs/?type=vpcflow&lookback=-1h",
+		"s3://" + bucket + "/AWSLogs/?type=vpcflow&prefix=x",
+		"s3:///AWSLogs/?type=vpcflow",
+	} {
+		if _, err := Open(context.Background(), raw, Options{}); err == nil {
+			t.Errorf("Open(%q) succeeded", raw)
+		}
+	}
+}
