@@ -249,10 +249,10 @@ func (in *ingestRun) startProgress(ctx context.Context, srcs []ingest.Source, si
 		for {
 			select {
 			case <-t.C:
-				line := in.progressLine(srcs, since, until, start)
+				line, done := in.progressLine(srcs, since, until, start)
 				in.mu.Lock()
 				if tty {
-					fmt.Fprintf(in.errw, "\r\033[K%s", line)
+					fmt.Fprintf(in.errw, "\r\033[K%s%s", bar(done), line)
 				} else {
 					fmt.Fprintln(in.errw, "ingest: "+line)
 				}
@@ -271,8 +271,9 @@ func (in *ingestRun) startProgress(ctx context.Context, srcs []ingest.Source, si
 }
 
 // progressLine formats objects, bytes, events/s and, for a bounded
-// backfill, the position reached and the ETA extrapolated from it.
-func (in *ingestRun) progressLine(srcs []ingest.Source, since, until, start time.Time) string {
+// backfill, the position reached and the ETA extrapolated from it; done is
+// the fraction of the window read, or -1 when unknown.
+func (in *ingestRun) progressLine(srcs []ingest.Source, since, until, start time.Time) (line string, done float64) {
 	var objects, bytes int64
 	var pos time.Time
 	for _, s := range srcs {
@@ -287,19 +288,30 @@ func (in *ingestRun) progressLine(srcs []ingest.Source, since, until, start time
 	}
 	elapsed := time.Since(start)
 	n := in.events.Load()
-	line := fmt.Sprintf("%d objects, %.1f MB, %d events (%.0f/s)", objects, float64(bytes)/1e6, n,
+	line = fmt.Sprintf("%d objects, %.1f MB, %d events (%.0f/s)", objects, float64(bytes)/1e6, n,
 		float64(n)/max(elapsed.Seconds(), 0.001))
+	done = -1
 	if !pos.IsZero() {
 		line += ", at " + pos.Format(time.DateTime)
 	}
 	if !since.IsZero() && !until.IsZero() && pos.After(since) {
-		done := pos.Sub(since).Seconds() / until.Sub(since).Seconds()
-		if done > 0 && done < 1 {
-			eta := time.Duration(float64(elapsed) * (1 - done) / done)
-			line += fmt.Sprintf(", %.0f%%, ETA %s", done*100, eta.Round(time.Second))
+		f := pos.Sub(since).Seconds() / until.Sub(since).Seconds()
+		if f > 0 && f < 1 {
+			done = f
+			eta := time.Duration(float64(elapsed) * (1 - f) / f)
+			line += fmt.Sprintf(", %.0f%%, ETA %s", f*100, eta.Round(time.Second))
 		}
 	}
-	return line
+	return line, done
+}
+
+// bar draws done (0–1) as a 20-cell bar; nothing when done is unknown.
+func bar(done float64) string {
+	if done < 0 {
+		return ""
+	}
+	n := int(done * 20)
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", 20-n) + "] "
 }
 
 // isTerminal reports whether w is a character device (a terminal).

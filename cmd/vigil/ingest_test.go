@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/ingest"
 )
 
 // cloudWatchStub answers FilterLogEvents with two Kubernetes audit events
@@ -132,8 +134,37 @@ func TestProgressLine(t *testing.T) {
 	in := &ingestRun{}
 	in.events.Store(100)
 	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	line := in.progressLine(nil, since, since.AddDate(0, 0, 10), time.Now().Add(-time.Second))
-	if !strings.Contains(line, "100 events") || strings.Contains(line, "ETA") {
-		t.Errorf("progress line %q", line)
+	tests := []struct {
+		name     string
+		srcs     []ingest.Source
+		until    time.Time
+		contains []string
+		done     float64
+	}{
+		{"no position", nil, since.AddDate(0, 0, 10), []string{"100 events"}, -1},
+		{"following", []ingest.Source{fixedProgress{at: since.AddDate(0, 0, 4)}}, time.Time{}, []string{"3 objects, 2.0 MB", "at 2026-01-05"}, -1},
+		{"backfill", []ingest.Source{fixedProgress{at: since.AddDate(0, 0, 4)}}, since.AddDate(0, 0, 10), []string{"40%", "ETA"}, 0.4},
+	}
+	for _, tc := range tests {
+		line, done := in.progressLine(tc.srcs, since, tc.until, time.Now().Add(-time.Second))
+		for _, c := range tc.contains {
+			if !strings.Contains(line, c) {
+				t.Errorf("%s: line %q lacks %q", tc.name, line, c)
+			}
+		}
+		if done != tc.done {
+			t.Errorf("%s: done %v, want %v", tc.name, done, tc.done)
+		}
+	}
+	if got := bar(0.4); got != "[########............] " {
+		t.Errorf("bar(0.4) = %q", got)
 	}
 }
+
+// fixedProgress is a source that reports fixed progress.
+type fixedProgress struct {
+	ingest.Source
+	at time.Time
+}
+
+func (f fixedProgress) Progress() (int64, int64, time.Time) { return 3, 2e6, f.at }
