@@ -52,9 +52,11 @@ func URI(bucket, key string) string { return "s3://" + bucket + "/" + key }
 // decoded before the damage are kept. Read returns an error only when the
 // object could not be read and trying again later may help (network,
 // credentials, throttling), when h.Event fails, or when ctx ends.
-func (r *ObjectReader) Read(ctx context.Context, bucket, key string, h ingest.Handler) error {
+//
+// opts apply to the GetObject call, e.g. the bucket's region.
+func (r *ObjectReader) Read(ctx context.Context, bucket, key string, h ingest.Handler, opts ...func(*awss3.Options)) error {
 	src := URI(bucket, key)
-	out, err := r.Client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := r.Client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}, opts...)
 	if err != nil {
 		var nsk *types.NoSuchKey
 		if errors.As(err, &nsk) {

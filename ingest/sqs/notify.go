@@ -13,6 +13,9 @@ type Object struct {
 	Bucket string
 	Key    string
 	Size   int64
+	// Region is where the bucket is, as the notification says; "" when it
+	// does not.
+	Region string
 }
 
 // ErrNotNotification is returned by Parse for a message that is neither an
@@ -25,6 +28,7 @@ type envelope struct {
 	Records []struct {
 		EventSource string `json:"eventSource"`
 		EventName   string `json:"eventName"`
+		AWSRegion   string `json:"awsRegion"`
 		S3          struct {
 			Bucket struct {
 				Name string `json:"name"`
@@ -41,6 +45,7 @@ type envelope struct {
 	Type    string `json:"Type"`
 	Message string `json:"Message"`
 	// EventBridge event.
+	Region     string `json:"region"`
 	Source     string `json:"source"`
 	DetailType string `json:"detail-type"`
 	Detail     struct {
@@ -82,7 +87,7 @@ func parse(body []byte, depth int) ([]Object, error) {
 		if e.Detail.Bucket.Name == "" || e.Detail.Object.Key == "" {
 			return nil, fmt.Errorf("%w: EventBridge event without bucket or key", ErrNotNotification)
 		}
-		return []Object{{Bucket: e.Detail.Bucket.Name, Key: e.Detail.Object.Key, Size: e.Detail.Object.Size}}, nil
+		return []Object{{Bucket: e.Detail.Bucket.Name, Key: e.Detail.Object.Key, Size: e.Detail.Object.Size, Region: e.Region}}, nil
 	case e.Records != nil:
 		var objs []Object
 		for _, r := range e.Records {
@@ -94,7 +99,7 @@ func parse(body []byte, depth int) ([]Object, error) {
 			if err != nil || r.S3.Bucket.Name == "" || key == "" {
 				return nil, fmt.Errorf("%w: record without bucket or valid key %q", ErrNotNotification, r.S3.Object.Key)
 			}
-			objs = append(objs, Object{Bucket: r.S3.Bucket.Name, Key: key, Size: r.S3.Object.Size})
+			objs = append(objs, Object{Bucket: r.S3.Bucket.Name, Key: key, Size: r.S3.Object.Size, Region: r.AWSRegion})
 		}
 		return objs, nil
 	}

@@ -14,9 +14,9 @@ func TestParse(t *testing.T) {
 		want []Object
 		err  bool
 	}{
-		{"s3-event.json", []Object{{Bucket: "trail-logs", Key: "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/03/14/a b.json.gz", Size: 1234}}, false},
-		{"sns-wrapped.json", []Object{{Bucket: "trail-logs", Key: "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/03/14/x.json.gz", Size: 99}}, false},
-		{"eventbridge.json", []Object{{Bucket: "flow-logs", Key: "AWSLogs/111122223333/vpcflowlogs/eu-west-1/2026/03/14/f.log.gz", Size: 4321}}, false},
+		{"s3-event.json", []Object{{Bucket: "trail-logs", Key: "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/03/14/a b.json.gz", Size: 1234, Region: "eu-west-1"}}, false},
+		{"sns-wrapped.json", []Object{{Bucket: "trail-logs", Key: "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/03/14/x.json.gz", Size: 99, Region: "eu-west-1"}}, false},
+		{"eventbridge.json", []Object{{Bucket: "flow-logs", Key: "AWSLogs/111122223333/vpcflowlogs/eu-west-1/2026/03/14/f.log.gz", Size: 4321, Region: "eu-west-1"}}, false},
 		{"test-event.json", nil, false},
 		{"sns-test-event.json", nil, false},
 		{"s3-delete.json", nil, false},

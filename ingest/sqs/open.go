@@ -27,7 +27,9 @@ import (
 //	    [&endpoint=URL&path_style=true]   (the S3 server the objects are on)
 //
 // e.g. sqs://sqs.eu-west-1.amazonaws.com/111122223333/trail-deliveries?type=cloudtrail.
-// The region defaults to the one in an AWS queue host name. For a queue
+// The region defaults to the one in an AWS queue host name; objects are
+// fetched from the region their notification names, unless an S3 endpoint
+// is set. For a queue
 // host outside amazonaws.com the SQS endpoint is the queue URL's scheme and
 // host, unless AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL is set.
 func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
@@ -97,6 +99,7 @@ func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
 		return nil, err
 	}
 	c.Objects = &s3.ObjectReader{Client: s3c, Decoder: decs[typ], Limits: o.Limits}
+	c.ObjectRegions = ao.Endpoint == "" && os.Getenv("AWS_ENDPOINT_URL_S3") == "" && os.Getenv("AWS_ENDPOINT_URL") == ""
 	if o.Logger != nil {
 		o.Logger.Info("sqs source", "queue", c.QueueURL, "type", typ, "aws", ao)
 	}

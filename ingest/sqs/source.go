@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -40,6 +41,10 @@ type Config struct {
 	Client API
 	// Objects reads the announced objects. Required.
 	Objects *s3.ObjectReader
+	// ObjectRegions fetches each object from the region its notification
+	// names (buckets of several regions announced on one queue). Default
+	// false: the S3 client's region, as needed with a custom endpoint.
+	ObjectRegions bool
 	// WaitTime is the long-polling wait of ReceiveMessage. Default 20s.
 	WaitTime time.Duration
 	// Visibility is how long a message stays hidden from other consumers:
@@ -257,7 +262,11 @@ func (s *Source) object(ctx context.Context, o Object) error {
 		},
 		Bad: s.cfg.Bad,
 	}
-	if err := s.cfg.Objects.Read(ctx, o.Bucket, o.Key, h); err != nil {
+	var opts []func(*awss3.Options)
+	if s.cfg.ObjectRegions && o.Region != "" {
+		opts = append(opts, func(so *awss3.Options) { so.Region = o.Region })
+	}
+	if err := s.cfg.Objects.Read(ctx, o.Bucket, o.Key, h, opts...); err != nil {
 		return err
 	}
 	if len(evs) > 0 {
