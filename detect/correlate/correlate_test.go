@@ -471,3 +471,57 @@ func TestUnknownRule(t *testing.T) {
 		t.Error("signal of an unknown rule accepted")
 	}
 }
+
+func TestCapsPerType(t *testing.T) {
+	rs := loadRules(t, recon, gpuMiner, trailStopped)
+	p := newPipeline(t, rs, Config{MaxWindows: 1})
+	p.feed(t,
+		call("r1", 0, "a", "ListUsers", "iam", "eu-west-1"),
+		call("r2", time.Second, "b", "ListUsers", "iam", "eu-west-1"),
+		trail("s1", 0, "StopLogging", "one"),
+		trail("s2", time.Second, "StopLogging", "two"),
+		ct("run1", 0, map[string]any{"eventName": "RunInstances", "responseElements": map[string]any{
+			"instancesSet": map[string]any{"items": []any{map[string]any{"privateIpAddress": "10.0.0.1"}, map[string]any{"privateIpAddress": "10.0.0.2"}}}}}),
+		flow("f1", time.Minute, "10.0.0.1", 3333), // its partial sequence was evicted by 10.0.0.2's
+		trail("x", time.Hour, "DescribeTrails", "none"),
+	)
+	got := brief(p.flush())
+	want := []string{"trail-stopped requestParameters.name=two count=1 s2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("alerts %q", got)
+	}
+	for _, r := range p.c.Stats().Rules {
+		if r.Evicted != 1 {
+			t.Errorf("rule %s: %d evicted", r.ID, r.Evicted)
+		}
+	}
+}
+
+// TestRestoreChangedRule drops the state of a rule whose version changed
+// and keeps the others'.
+func TestRestoreChangedRule(t *testing.T) {
+	cfg := Config{Lateness: time.Second}
+	p := newPipeline(t, loadRules(t, deniedBurst, trailStopped), cfg)
+	p.feed(t, denied("d1", 0, "a"), denied("d2", time.Second, "a"), trail("s1", 0, "StopLogging", "main"),
+		trail("x1", 10*time.Second, "DescribeTrails", "main"))
+	var snap bytes.Buffer
+	if err := p.c.Snapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	q := newPipeline(t, loadRules(t, deniedBurst+"\nversion: 2", trailStopped), cfg)
+	if err := q.c.Restore(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if st := q.c.Stats(); st.Rules[0].Open != 0 || st.Rules[1].Open != 1 || st.Rules[1].Signals != 1 {
+		t.Fatalf("restored stats %+v", st)
+	}
+	q.feed(t, denied("d3", 12*time.Second, "a"), trail("x2", time.Hour, "DescribeTrails", "main"))
+	got := brief(q.flush())
+	want := []string{"trail-stopped requestParameters.name=main count=1 s1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("alerts %q", got)
+	}
+	if err := q.c.Restore(strings.NewReader("not a snapshot")); err == nil {
+		t.Error("garbage restored")
+	}
+}
