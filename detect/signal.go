@@ -10,7 +10,9 @@ import (
 // Signal is a match of a correlation rule (of one of its steps, for
 // sequence and absence), keyed by the rule's group key: what the matcher
 // hands to a correlator. An event yields one signal per group key (a key
-// expression that returns a list yields several).
+// expression that returns a list yields several). A Signal with an empty
+// RuleID is a time mark: it tells a correlator that reads only signals that
+// the input has reached Time (see correlate.Correlator.Add).
 type Signal struct {
 	RuleID string `json:"rule_id"`
 	// Step is the index of the matched step; 0 for rules without steps.

@@ -179,9 +179,16 @@ func (c *Correlator) Span() time.Duration {
 // passes its event time, in event-time order (ties broken by event ID), so
 // that any arrival order within the allowed lateness gives the same
 // alerts. A signal older than the watermark is late: it is counted in
-// Stats.Late and not correlated. A signal of a rule the correlator does
-// not hold is an error.
+// Stats.Late and not correlated. A signal without RuleID is a time mark: it
+// only says that the input has reached s.Time (a matcher stage publishes
+// marks so that a correlator reading only signals sees time pass, which
+// closes windows and absences). A signal of a rule the correlator does not
+// hold is an error.
 func (c *Correlator) Add(s detect.Signal) error {
+	if s.RuleID == "" {
+		c.seen(s.Time.UnixNano())
+		return nil
+	}
 	rc := c.byID[s.RuleID]
 	if rc == nil {
 		return fmt.Errorf("correlate: signal of unknown rule %q", s.RuleID)

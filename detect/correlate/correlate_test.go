@@ -472,6 +472,28 @@ func TestUnknownRule(t *testing.T) {
 	}
 }
 
+// TestTimeMarks closes an absence on a correlator that reads only signals:
+// a time mark is accepted and moves event time on.
+func TestTimeMarks(t *testing.T) {
+	rs := loadRules(t, trailStopped)
+	p := newPipeline(t, rs, Config{})
+	p.m.Match(trail("s1", 0, "StopLogging", "main"))
+	c := p.c
+	for _, s := range p.signals {
+		if err := c.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark := detect.Signal{Time: t0.Add(40 * time.Minute)}
+	if err := c.Add(mark); err != nil {
+		t.Fatal(err)
+	}
+	opened, closed := c.Advance(mark.Time) // as a stage does with every message
+	if len(opened) != 1 || len(closed) != 1 || opened[0].RuleID != "trail-stopped" {
+		t.Errorf("opened %v, closed %v", brief(opened), brief(closed))
+	}
+}
+
 func TestCapsPerType(t *testing.T) {
 	rs := loadRules(t, recon, gpuMiner, trailStopped)
 	p := newPipeline(t, rs, Config{MaxWindows: 1})
