@@ -33,5 +33,6 @@
 // restart. Without a snapshot, state can be rebuilt by replaying the input
 // from Span before the first unprocessed position with Replaying(true),
 // which correlates without returning alerts already emitted; first_seen
-// learning needs a snapshot.
+// learning needs a snapshot. A correlator that reads only the signals topic
+// learns that time passes from time marks (signals without a rule).
 package correlate
