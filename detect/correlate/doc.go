@@ -26,8 +26,11 @@
 // Bounds. Each rule holds at most Config.MaxWindows windows (and
 // first_seen at most Config.MaxValues values); at the cap the one due to
 // close first is dropped and counted in Stats. Count windows are stored
-// compactly: a slab of windows found by the hash of the key, event
-// IDs packed into 17 bytes, expiry by a queue in event-time order.
+// compactly: a slab of 64-byte windows found through an open-addressing
+// table by a 64-bit hash of the key (the key text is not kept), event IDs
+// packed into 17 bytes, expiry by a queue in event-time order (signals are
+// correlated in that order, so the queue needs no heap): about 115 bytes
+// per open window holding one event, 32 more per further event.
 //
 // State that survives. Snapshot and Restore carry the whole state over a
 // restart. Without a snapshot, state can be rebuilt by replaying the input
