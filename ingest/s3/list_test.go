@@ -73,14 +73,20 @@ func layout(t testing.TB, c *awss3.Client, bucket string) (want []string, bad ma
 	add(key, gz([]byte(`{"Records":[`+ctRecord("big-1", "2026-03-14T11:01:00Z")+","+big+","+
 		ctRecord("big-2", "2026-03-14T11:01:00Z")+`]}`)), []string{"big-1", "big-2"})
 	bad[key] = "oversized"
-	// A gzip bomb: 64 MiB of blanks in a few tens of kilobytes.
+	// A gzip bomb: twice the test's decompressed cap in a few kilobytes.
 	key = ctLeaf + "2026/03/14/111122223333_CloudTrail_eu-west-1_20260314T1130Z_bomb.json.gz"
-	put(t, c, bucket, key, gz(append([]byte(`{"Records":[`), bytes.Repeat([]byte(" "), 64<<20)...)))
+	put(t, c, bucket, key, bomb())
 	bad[key] = "bomb"
 	return want, bad
 }
 
 var testLimits = ingest.Limits{MaxRecordBytes: 64 << 10, MaxDecompressedBytes: 8 << 20}
+
+// bomb returns a gzip stream that inflates to twice testLimits'
+// decompressed cap, built once.
+var bomb = sync.OnceValue(func() []byte {
+	return gz(append([]byte(`{"Records":[`), bytes.Repeat([]byte(" "), 2*int(testLimits.MaxDecompressedBytes))...))
+})
 
 // collector gathers what a source produced.
 type collector struct {

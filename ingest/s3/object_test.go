@@ -66,7 +66,7 @@ func TestObjectReader(t *testing.T) {
 		{"gzip", gz(good), 3, nil, ""},
 		{"checksum mismatch", corrupt, 3, nil, "checksum"},
 		{"not gzip after the magic", []byte{0x1f, 0x8b, 0, 0}, 0, nil, "gzip"},
-		{"bomb", gz(append([]byte(`{"Records":[`), bytes.Repeat([]byte(" "), 16<<20)...)), 0, ingest.ErrDecompressedTooLarge, ""},
+		{"bomb", bomb(), 0, ingest.ErrDecompressedTooLarge, ""},
 		{"truncated gzip", gz(good)[:len(gz(good))-10], 3, nil, "EOF"},
 	}
 	for _, tc := range tests {
