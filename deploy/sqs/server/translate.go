@@ -45,6 +45,8 @@ type xmlReply struct {
 	} `xml:"Error"`
 }
 
+// ServeHTTP translates one JSON-protocol call, or passes a query-protocol
+// one through.
 func (p *translator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	if target == "" {
