@@ -6,11 +6,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/vigilsec/vigil/cmd/vigil/config"
+	"github.com/vigilsec/vigil/cmd/vigil/ops"
 	"github.com/vigilsec/vigil/deploy/demo"
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/detect/correlate"
@@ -26,18 +32,16 @@ import (
 // Defaults of vigil run.
 const (
 	defaultStore = "duckdb://" + duckdb.DefaultPath
-	// busCapacity bounds each topic of the in-process bus.
-	busCapacity = 20000
-	// eventBatch is the store's event batch and commit size; it stays at
-	// most half the bus capacity, so a store waiting for a full batch never
-	// blocks the producer that would fill it.
-	eventBatch = busCapacity / 2
-	alertBatch = 1000
+	// maxEventBatch is the largest event batch and commit size of the
+	// store; a batch stays at most half the bus capacity, so a store
+	// waiting for a full batch never blocks the producer that would fill it.
+	maxEventBatch = 10000
+	alertBatch    = 1000
 	// produceBatch is how many events ingest writes to the bus at once.
 	produceBatch = 256
-	// drainTimeout is how long the stages may go on flushing after an
-	// interrupt.
-	drainTimeout = 30 * time.Second
+	// statsEvery is how many events the detect stage handles between two
+	// publications of the correlator's counters for the metrics.
+	statsEvery = 1024
 )
 
 // runRun runs every role in one process over the in-process bus: sources
@@ -50,14 +54,16 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	var sources, ruleDirs stringList
 	fl.Var(&sources, "source", "input: file://PATH, a file or a directory read recursively (repeatable)")
 	withDemo := fl.Bool("demo", false, "read the bundled demo logs")
-	storeURL := fl.String("store", defaultStore, "store: duckdb://PATH or clickhouse://host:9000/database")
+	fl.String("store", defaultStore, "store: duckdb://PATH or clickhouse://host:9000/database")
 	fl.Var(&ruleDirs, "rules", "rule file or directory (repeatable); default: the built-in pack")
 	format := fl.String("format", "text", "how alerts are printed: text, json (one alert object per line) or none")
-	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line; default: the v2 default format")
+	fl.String("flow-format", "", "VPC flow log format for files without a header line; default: the v2 default format")
 	maxShown := fl.Int("show-errors", 20, "how many decode errors and rejected rows to print (all are counted)")
 	lateness := fl.Duration("lateness", 0, "how late an event may arrive and still be correlated; 0: any (correlation waits for the end of the input, so file order does not matter)")
+	configPath := addConfigFlags(fl)
 	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil run [--demo] [--source file://PATH]... [--store URL] [--rules DIR]...")
+		fmt.Fprintln(s.err, "usage: vigil run [--config FILE] [--demo] [--source file://PATH]... [--store URL] [--rules DIR]...")
+		fmt.Fprintln(s.err, "SIGHUP or a change under the rule paths reloads the rules; SIGTERM stops reading and stores what was read.")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -72,7 +78,14 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	if *lateness < 0 {
 		return fmt.Errorf("--lateness must not be negative")
 	}
-	inputs, err := runInputs(sources, *withDemo)
+	cfg, _, err := runConfigOf(fl, *configPath, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(cfg.Bus.URL, "memory://") {
+		return fmt.Errorf("bus.url %s: vigil run uses the in-process bus (memory://); Kafka is for the role commands", cfg.Bus.URL)
+	}
+	inputs, err := runInputs(cfg.Sources, *withDemo)
 	if err != nil {
 		return err
 	}
@@ -80,56 +93,83 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 		fl.Usage()
 		return exitError(2)
 	}
-	p, err := newPipeline(ruleDirs, *flowFormat, *lateness)
+	metrics := ops.New()
+	log, err := ops.NewLogger(s.err, cfg.Log.Format, cfg.Log.Level, metrics.LogSuppressed.Inc)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, *storeURL, false)
+	p, err := newPipeline(pipelineConfig{
+		rules:      cfg.Rules.Paths,
+		flowFormat: cfg.Detect.FlowFormat,
+		lateness:   cfg.Detect.Lateness,
+		detect:     detect.Config{MaxOpen: cfg.Detect.MaxOpenAlerts},
+		correlate:  correlate.Config{MaxWindows: cfg.Detect.MaxWindows},
+		limits:     ingest.Limits{MaxRecordBytes: cfg.Limits.MaxRecordBytes, MaxDecompressedBytes: cfg.Limits.MaxDecompressedBytes},
+		busSize:    cfg.Bus.Capacity,
+		drain:      cfg.ShutdownTimeout,
+		metrics:    metrics,
+		log:        log,
+	})
+	if err != nil {
+		return err
+	}
+	url, err := storeURLOf(cfg.Store, os.Getenv)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, url, false)
 	if err != nil {
 		return err
 	}
 	p.sink, p.out, p.errw, p.format, p.maxShown = st, s.out, s.err, *format, *maxShown
+	stopServer, err := serveOps(ctx, cfg.Listen, p, st, log)
+	if err != nil {
+		return errors.Join(err, st.Close())
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	p.hup, p.reloadEvery = hup, cfg.Rules.ReloadInterval
 	runErr := p.run(ctx, inputs)
 	if runErr == nil {
 		runErr = p.summary(context.WithoutCancel(ctx), st, ctx.Err() != nil)
 	}
-	return errors.Join(runErr, st.Close())
+	return errors.Join(runErr, stopServer(), st.Close())
 }
 
 // input is one log stream to read.
 type input struct {
-	name string // Event.Source: file://path, demo://path
-	open func() (io.ReadCloser, error)
+	name   string // Event.Source: file://path, demo://path
+	source string // the source it was found under, for metrics: file://dir, demo://
+	open   func() (io.ReadCloser, error)
 }
 
 // runInputs expands the --source URLs (files and directories, in the order
 // given, directories walked in lexical order) and the demo logs.
 func runInputs(sources []string, withDemo bool) ([]input, error) {
-	var paths []string
+	var ins []input
 	for _, src := range sources {
 		path, ok := strings.CutPrefix(src, "file://")
 		if !ok {
 			scheme, _, _ := strings.Cut(src, "://")
 			return nil, fmt.Errorf("--source %q: vigil run reads file://PATH sources only, not %s", src, scheme)
 		}
-		paths = append(paths, path)
-	}
-	files, err := expandInputs(paths)
-	if err != nil {
-		return nil, err
-	}
-	var ins []input
-	for _, f := range files {
-		ins = append(ins, input{name: "file://" + f, open: func() (io.ReadCloser, error) { return os.Open(f) }})
+		files, err := expandInputs([]string{path})
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			ins = append(ins, input{name: "file://" + f, source: src, open: func() (io.ReadCloser, error) { return os.Open(f) }})
+		}
 	}
 	if !withDemo {
 		return ins, nil
 	}
-	err = fs.WalkDir(demo.FS, ".", func(path string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(demo.FS, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
-		ins = append(ins, input{name: "demo://" + path, open: func() (io.ReadCloser, error) { return demo.FS.Open(path) }})
+		ins = append(ins, input{name: "demo://" + path, source: "demo://", open: func() (io.ReadCloser, error) { return demo.FS.Open(path) }})
 		return nil
 	})
 	return ins, err
@@ -167,14 +207,29 @@ func openStore(ctx context.Context, url string, readOnly bool) (store, error) {
 
 // pipeline is one run of every role over the in-process bus.
 type pipeline struct {
-	matcher    *detect.Matcher
-	correlator *correlate.Correlator
+	rc         pipelineConfig
+	matcher    *detect.Matcher       // the running rules, replaced on reload
+	correlator *correlate.Correlator // written by the detect stage only
 	decoders   map[string]ingest.Decoder
 	sink       storage.Sink
 	out        io.Writer
 	errw       io.Writer
 	format     string // text, json or none
 	maxShown   int
+	metrics    *ops.Metrics
+	log        *slog.Logger
+
+	// Rule reload: hup and a poll every reloadEvery trigger a reload; the
+	// new set waits in nextRules until the detect stage swaps it in, woken
+	// by wake when it waits for events.
+	hup         <-chan os.Signal
+	reloadEvery time.Duration
+	nextRules   atomic.Pointer[pendingRules]
+	wakeMu      sync.Mutex
+	wake        context.CancelFunc
+	current     atomic.Pointer[detect.Matcher]  // for the metrics
+	corrStats   atomic.Pointer[correlate.Stats] // published by the detect stage
+	busUp       atomic.Bool                     // for /readyz
 
 	// Counters, each written by one stage and read after all stopped.
 	events   map[string]int // events put on the bus, per log type
@@ -187,49 +242,86 @@ type pipeline struct {
 	rejected int
 }
 
-// newPipeline loads the rules (the built-in pack when ruleDirs is empty)
-// and builds the matcher, the correlator and the decoders. Lateness 0 is
-// unbounded, as for replay.
-func newPipeline(ruleDirs []string, flowFormat string, lateness time.Duration) (*pipeline, error) {
-	set, err := loadRules(ruleDirs)
-	if err != nil {
-		return nil, fmt.Errorf("loading rules:\n%w", err)
+// pipelineConfig configures a pipeline; the zero value is valid.
+type pipelineConfig struct {
+	rules      []string // rule files or directories; default the built-in pack
+	flowFormat string
+	lateness   time.Duration // 0: unbounded, as for replay
+	detect     detect.Config
+	correlate  correlate.Config // its Lateness is set from lateness
+	limits     ingest.Limits
+	busSize    int           // default config.DefaultBusCapacity
+	drain      time.Duration // how long the stages may flush after an interrupt; default 30s
+	metrics    *ops.Metrics  // default: a fresh registry
+	log        *slog.Logger  // default: discard
+}
+
+// newPipeline loads the rules and builds the matcher, the correlator and
+// the decoders.
+func newPipeline(c pipelineConfig) (*pipeline, error) {
+	c.correlate.Lateness = c.lateness
+	if c.lateness == 0 {
+		c.correlate.Lateness = -1
 	}
-	m, err := detect.New(set.Rules, detect.Config{})
+	if c.busSize <= 0 {
+		c.busSize = config.DefaultBusCapacity
+	}
+	if c.drain <= 0 {
+		c.drain = config.DefaultShutdownTimeout
+	}
+	if c.metrics == nil {
+		c.metrics = ops.New()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	rs, enabled, err := buildRules(c.rules, c.detect, c.correlate)
 	if err != nil {
 		return nil, err
 	}
-	if lateness == 0 {
-		lateness = -1
-	}
-	co, err := correlate.New(set.Rules, correlate.Config{Lateness: lateness})
+	decoders, err := logtype.Decoders(logtype.Config{FlowFormat: c.flowFormat, Limits: c.limits})
 	if err != nil {
 		return nil, err
 	}
-	decoders, err := logtype.Decoders(logtype.Config{FlowFormat: flowFormat})
-	if err != nil {
-		return nil, err
-	}
-	return &pipeline{matcher: m, correlator: co, decoders: decoders, out: io.Discard, errw: io.Discard,
-		format: "none", events: map[string]int{}, alerts: map[string]int{}}, nil
+	p := &pipeline{rc: c, matcher: rs.matcher, correlator: rs.correlator, decoders: decoders, out: io.Discard, errw: io.Discard,
+		format: "none", metrics: c.metrics, log: c.log, events: map[string]int{}, alerts: map[string]int{}}
+	p.current.Store(p.matcher)
+	p.publishCorrelatorStats()
+	p.metrics.WatchMatcher(func() detect.Stats { return p.current.Load().Stats() })
+	p.metrics.WatchCorrelator(func() correlate.Stats { return *p.corrStats.Load() })
+	p.metrics.RulesLoaded.Set(float64(enabled))
+	p.metrics.RulesReloadedAt.SetToCurrentTime()
+	return p, nil
+}
+
+// publishCorrelatorStats copies the correlator's counters for the metrics;
+// it is called by the goroutine that owns the correlator.
+func (p *pipeline) publishCorrelatorStats() {
+	st := p.correlator.Stats()
+	p.corrStats.Store(&st)
 }
 
 // run wires the stages over a new bus, runs them and waits for all. The
 // ingest stage stops when ctx ends; the others drain what was read, for at
-// most drainTimeout after ctx ends. The first failing stage stops all.
+// most the drain timeout after ctx ends. The first failing stage stops all.
+// While it runs, the rules are reloaded on p.hup and, every p.reloadEvery,
+// when the rule files change.
 func (p *pipeline) run(ctx context.Context, inputs []input) error {
-	bus, err := memory.New(memory.Config{Capacity: busCapacity})
+	bus, err := memory.New(memory.Config{Capacity: p.rc.busSize})
 	if err != nil {
 		return err
 	}
-	evProd, err := memory.NewProducer[*ingest.Event](bus, storage.TopicEvents)
+	var evCount, alCount topicCounter
+	evBus, err := memory.NewProducer[*ingest.Event](bus, storage.TopicEvents)
 	if err != nil {
 		return err
 	}
-	alProd, err := memory.NewProducer[*detect.Alert](bus, storage.TopicAlerts)
+	alBus, err := memory.NewProducer[*detect.Alert](bus, storage.TopicAlerts)
 	if err != nil {
 		return err
 	}
+	evProd := countingProducer[*ingest.Event]{evBus, &evCount}
+	alProd := countingProducer[*detect.Alert]{alBus, &alCount}
 	detectIn, err1 := memory.NewConsumer[*ingest.Event](bus, storage.TopicEvents, "detect")
 	storeEv, err2 := memory.NewConsumer[*ingest.Event](bus, storage.TopicEvents, "store")
 	storeAl, err3 := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "store")
@@ -237,6 +329,14 @@ func (p *pipeline) run(ctx context.Context, inputs []input) error {
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return err
 	}
+	p.busUp.Store(true)
+	defer p.busUp.Store(false)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watcher sync.WaitGroup
+	watcher.Go(func() { p.watchRules(watchCtx, p.hup, p.reloadEvery) })
+	defer watcher.Wait()
+	defer stopWatch()
+	eventBatch := min(maxEventBatch, max(1, p.rc.busSize/2))
 
 	ingestCtx, stopIngest := context.WithCancel(ctx)
 	defer stopIngest()
@@ -244,11 +344,11 @@ func (p *pipeline) run(ctx context.Context, inputs []input) error {
 	defer stopDrain()
 	done := make(chan struct{})
 	defer close(done)
-	go func() { // after an interrupt, the stages have drainTimeout to flush
+	go func() { // after an interrupt, the stages have the drain timeout to flush
 		select {
 		case <-done:
 		case <-ctx.Done():
-			t := time.NewTimer(drainTimeout)
+			t := time.NewTimer(p.rc.drain)
 			defer t.Stop()
 			select {
 			case <-done:
@@ -277,27 +377,32 @@ func (p *pipeline) run(ctx context.Context, inputs []input) error {
 		})
 	}
 	stage("ingest", func() error { return p.ingest(ingestCtx, inputs, evProd) })
-	stage("detect", func() error { return p.detect(drainCtx, detectIn, alProd) })
+	stage("detect", func() error {
+		return p.detect(drainCtx, withLag(p, detectIn, &evCount, storage.TopicEvents, "detect"), alProd)
+	})
 	stage("store events", func() error {
-		w, err := batch.New(batch.Config[*ingest.Event]{Size: eventBatch, DeadLetter: deadLetter(p, eventName)}, p.sink.InsertEvents)
+		w, err := batch.New(batch.Config[*ingest.Event]{Size: eventBatch, DeadLetter: deadLetter(p, eventName)},
+			ops.TimeFlush(p.metrics, storage.EventsTable, p.sink.InsertEvents))
 		if err != nil {
 			return err
 		}
-		err = storeStage(drainCtx, storeEv, w, eventBatch, time.Second)
+		p.metrics.WatchWriter(storage.EventsTable, w.Stats)
+		err = storeStage(drainCtx, withLag(p, storeEv, &evCount, storage.TopicEvents, "store"), w, eventBatch, time.Second)
 		p.evWriter = w.Stats()
 		return err
 	})
 	stage("store alerts", func() error {
 		w, err := batch.New(batch.Config[*detect.Alert]{Size: alertBatch, Interval: 200 * time.Millisecond,
-			DeadLetter: deadLetter(p, alertName)}, p.sink.InsertAlerts)
+			DeadLetter: deadLetter(p, alertName)}, ops.TimeFlush(p.metrics, storage.AlertsTable, p.sink.InsertAlerts))
 		if err != nil {
 			return err
 		}
-		err = storeStage(drainCtx, storeAl, w, alertBatch, 200*time.Millisecond)
+		p.metrics.WatchWriter(storage.AlertsTable, w.Stats)
+		err = storeStage(drainCtx, withLag(p, storeAl, &alCount, storage.TopicAlerts, "store"), w, alertBatch, 200*time.Millisecond)
 		p.alWriter = w.Stats()
 		return err
 	})
-	stage("print", func() error { return p.print(drainCtx, printAl) })
+	stage("print", func() error { return p.print(drainCtx, withLag(p, printAl, &alCount, storage.TopicAlerts, "print")) })
 	wg.Wait()
 	return firstErr
 }
@@ -343,34 +448,39 @@ func (p *pipeline) ingest(ctx context.Context, inputs []input, out storage.Produ
 func (p *pipeline) decode(ctx context.Context, in input, emit func(*ingest.Event) error) error {
 	rc, err := in.open()
 	if err != nil {
-		p.inputFailed(err)
+		p.inputFailed(in, err)
 		return nil
 	}
 	defer rc.Close()
-	plain, err := ingest.Open(rc, ingest.Limits{})
+	plain, err := ingest.Open(rc, p.rc.limits)
 	if err != nil {
-		p.inputFailed(fmt.Errorf("%s: %w", in.name, err))
+		p.inputFailed(in, fmt.Errorf("%s: %w", in.name, err))
 		return nil
 	}
 	head, body, err := logtype.Peek(plain)
 	if err != nil {
-		p.inputFailed(fmt.Errorf("%s: %w", in.name, err))
+		p.inputFailed(in, fmt.Errorf("%s: %w", in.name, err))
 		return nil
 	}
 	typ := logtype.Detect(head)
 	if typ == "" {
 		if len(strings.TrimSpace(string(head))) > 0 {
-			p.inputFailed(fmt.Errorf("%s: cannot detect the log type", in.name))
+			p.inputFailed(in, fmt.Errorf("%s: cannot detect the log type", in.name))
 		}
 		return nil
 	}
 	var emitErr error
+	eventsIn := p.metrics.EventsIn.WithLabelValues(in.source, typ)
+	decodeErrors := p.metrics.DecodeErrors.WithLabelValues(in.source)
 	h := ingest.Handler{
 		Event: func(ev *ingest.Event) error {
-			emitErr = emit(ev)
+			if emitErr = emit(ev); emitErr == nil {
+				eventsIn.Inc()
+			}
 			return emitErr
 		},
 		Bad: func(e *ingest.DecodeError) {
+			decodeErrors.Inc()
 			p.bad++
 			if p.bad <= p.maxShown {
 				fmt.Fprintf(p.errw, "decode error: %v\n", e)
@@ -386,11 +496,12 @@ func (p *pipeline) decode(ctx context.Context, in input, emit func(*ingest.Event
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
-	p.inputFailed(fmt.Errorf("%s: %w", in.name, err))
+	p.inputFailed(in, fmt.Errorf("%s: %w", in.name, err))
 	return nil
 }
 
-func (p *pipeline) inputFailed(err error) {
+func (p *pipeline) inputFailed(in input, err error) {
+	p.metrics.InputErrors.WithLabelValues(in.source).Inc()
 	p.failed++
 	fmt.Fprintf(p.errw, "input error: %v\n", err)
 }
@@ -401,8 +512,12 @@ func (p *pipeline) inputFailed(err error) {
 // alert and ends the alerts topic. An event is committed once the alerts it
 // caused are on the bus. In one process the signals need no topic: there
 // is one correlator, and it advances with the events' time.
+//
+// A reloaded rule set is swapped in between two events (see swapRules);
+// the stage is woken for it while it waits for events.
 func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event], out storage.Producer[*detect.Alert]) error {
 	defer in.Close()
+	defer p.publishCorrelatorStats()
 	write := func(alerts []*detect.Alert) error {
 		if len(alerts) == 0 {
 			return nil
@@ -413,18 +528,60 @@ func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event
 		}
 		return out.Write(ctx, msgs...)
 	}
+	// opened counts alerts as they open; a closing alert is counted when
+	// it opened.
+	opened := func(alerts []*detect.Alert) []*detect.Alert {
+		for _, a := range alerts {
+			p.metrics.Alerts.WithLabelValues(a.RuleID, a.Severity).Inc()
+		}
+		return alerts
+	}
+	// wait is the context of Fetch; reloadRules cancels it to wake the
+	// stage, which then starts a new one.
+	newWait := func() context.Context {
+		wait, wake := context.WithCancel(ctx)
+		p.wakeMu.Lock()
+		p.wake = wake
+		p.wakeMu.Unlock()
+		return wait
+	}
+	wait := newWait()
+	defer func() {
+		p.wakeMu.Lock()
+		p.wake()
+		p.wake = nil
+		p.wakeMu.Unlock()
+	}()
 	var watermark time.Time
+	handled := 0
 	for {
-		msg, err := in.Fetch(ctx)
+		if next := p.nextRules.Swap(nil); next != nil {
+			closed, err := p.swapRules(next)
+			if err != nil {
+				p.metrics.RuleReloads.WithLabelValues("error").Inc()
+				p.log.Error("rule reload failed; the running rules stay", "error", err)
+			} else {
+				p.metrics.RuleReloads.WithLabelValues("ok").Inc()
+				p.log.Info("rules swapped in", "rules", next.enabled)
+			}
+			if err := write(closed); err != nil {
+				return errors.Join(err, out.Close())
+			}
+		}
+		msg, err := in.Fetch(wait)
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil && wait.Err() != nil && ctx.Err() == nil {
+			wait = newWait() // woken for a reload
+			continue
 		}
 		if err != nil {
 			return errors.Join(err, out.Close())
 		}
 		ev := msg.Value
 		p.events[ev.Type]++
-		alerts := p.matcher.Match(ev)
+		alerts := opened(p.matcher.Match(ev))
 		for _, sig := range p.matcher.Signals() {
 			if err := p.correlator.Add(sig); err != nil {
 				return errors.Join(err, out.Close())
@@ -433,8 +590,8 @@ func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event
 		if ev.Time.After(watermark) {
 			watermark = ev.Time
 			alerts = append(alerts, p.matcher.Advance(watermark)...)
-			opened, closed := p.correlator.Advance(watermark)
-			alerts = append(append(alerts, opened...), closed...)
+			op, closed := p.correlator.Advance(watermark)
+			alerts = append(append(alerts, opened(op)...), closed...)
 		}
 		if err := write(alerts); err != nil {
 			return errors.Join(err, out.Close())
@@ -442,10 +599,13 @@ func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event
 		if err := in.Commit(ctx, msg); err != nil {
 			return errors.Join(err, out.Close())
 		}
+		if handled++; handled%statsEvery == 0 {
+			p.publishCorrelatorStats()
+		}
 	}
 	alerts := p.matcher.Flush()
-	opened, closed := p.correlator.Flush()
-	alerts = append(append(alerts, opened...), closed...)
+	op, closed := p.correlator.Flush()
+	alerts = append(append(alerts, opened(op)...), closed...)
 	return errors.Join(write(alerts), out.Close())
 }
 

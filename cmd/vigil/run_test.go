@@ -135,7 +135,7 @@ func TestRunInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newPipeline(nil, "", 0)
+	p, err := newPipeline(pipelineConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

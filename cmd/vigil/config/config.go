@@ -21,7 +21,6 @@ const (
 	DefaultStore           = "duckdb://./vigil-data/vigil.duckdb"
 	DefaultBus             = "memory://"
 	DefaultBusCapacity     = 20000
-	DefaultListen          = "127.0.0.1:9464"
 	DefaultReloadInterval  = 5 * time.Second
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultLogFormat       = "text"
@@ -50,8 +49,9 @@ type Config struct {
 	Notify notify.Config `yaml:"notify"`
 	// Log configures the process's log.
 	Log Log `yaml:"log"`
-	// Listen is the address of the HTTP server for /metrics, /healthz and
-	// /readyz. Default 127.0.0.1:9464; "off" disables the server.
+	// Listen is the address (host:port or :port) of the HTTP server for
+	// /metrics, /healthz and /readyz. Default: none, no server (a
+	// deployment sets e.g. :9464).
 	Listen string `yaml:"listen"`
 	// ShutdownTimeout bounds the flush after a stop signal. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -216,9 +216,6 @@ func (c *Config) Defaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -327,8 +324,8 @@ func (c *Config) Validate() error {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
-	if c.Listen != "off" && !strings.Contains(c.Listen, ":") {
-		bad("listen", "%q: want host:port, :port or off", c.Listen)
+	if c.Listen != "" && !strings.Contains(c.Listen, ":") {
+		bad("listen", "%q: want host:port or :port", c.Listen)
 	}
 	if c.ShutdownTimeout < 0 {
 		bad("shutdown_timeout", "must not be negative")

@@ -42,7 +42,7 @@ func TestEmptyIsDefault(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Store.URL != DefaultStore || c.Bus.URL != DefaultBus || c.Listen != DefaultListen {
+	if c.Store.URL != DefaultStore || c.Bus.URL != DefaultBus || c.Listen != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 }

@@ -130,38 +130,37 @@ func (m *Metrics) WatchMatcher(stats func() detect.Stats) {
 	m.matcher = stats
 }
 
-// RetireMatcher adds the final counters of a matcher being replaced (on a
-// rule reload) to the totals, so that per-rule counters keep growing.
-func (m *Metrics) RetireMatcher(last detect.Stats) {
+// Replace adds the final counters of a matcher and a correlator being
+// replaced (on a rule reload) to the totals, so that per-rule counters keep
+// growing, and calls swap, which makes the watched functions return the
+// new ones' stats, under the lock that scrapes take: no scrape sees both or
+// neither.
+func (m *Metrics) Replace(lastMatcher detect.Stats, lastCorrelator correlate.Stats, swap func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.retEv.Events += last.Events
-	m.retEv.Evicted += last.Evicted
-	for _, r := range last.Rules {
+	m.retEv.Events += lastMatcher.Events
+	m.retEv.Evicted += lastMatcher.Evicted
+	for _, r := range lastMatcher.Rules {
 		o := m.retired[r.ID]
 		o.ID, o.Evals, o.Matches, o.Errors = r.ID, o.Evals+r.Evals, o.Matches+r.Matches, o.Errors+r.Errors
 		m.retired[r.ID] = o
 	}
-}
-
-// WatchCorrelator makes the correlation metrics read stats. The
-// correlator is not safe for concurrent use, so stats should return a copy
-// its goroutine publishes.
-func (m *Metrics) WatchCorrelator(stats func() correlate.Stats) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.corr = stats
-}
-
-// RetireCorrelator adds the counters of a correlator being replaced.
-func (m *Metrics) RetireCorrelator(last correlate.Stats) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, r := range last.Rules {
+	for _, r := range lastCorrelator.Rules {
 		o := m.corrRet[r.ID]
 		o.ID, o.Signals, o.Late, o.Evicted, o.Alerts = r.ID, o.Signals+r.Signals, o.Late+r.Late, o.Evicted+r.Evicted, o.Alerts+r.Alerts
 		m.corrRet[r.ID] = o
 	}
+	swap()
+}
+
+// WatchCorrelator makes the correlation metrics read stats. The
+// correlator is not safe for concurrent use, so stats should return a copy
+// its goroutine publishes. Its correlation state carries over a reload
+// (open windows are not added up).
+func (m *Metrics) WatchCorrelator(stats func() correlate.Stats) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.corr = stats
 }
 
 // WatchWriter makes the store metrics of table read a batch writer's stats.

@@ -25,14 +25,17 @@ import (
 // names, and that counters of a replaced matcher carry over.
 func TestCollectors(t *testing.T) {
 	m := New()
-	cur := detect.Stats{Events: 10, Rules: []detect.RuleStats{{ID: "r1", Evals: 10, Matches: 2, Errors: 1}}}
+	old := detect.Stats{Events: 5, Rules: []detect.RuleStats{{ID: "r1", Evals: 5, Matches: 1}, {ID: "gone", Evals: 3}}}
+	cur := old
 	m.WatchMatcher(func() detect.Stats { return cur })
 	m.WatchCorrelator(func() correlate.Stats {
 		return correlate.Stats{Pending: 3, Watermark: time.Unix(100, 0), Rules: []correlate.RuleStats{{ID: "c1", Signals: 4, Late: 1, Open: 2}}}
 	})
 	m.WatchWriter("events", func() batch.Stats { return batch.Stats{Rows: 7, Batches: 2, Retries: 1} })
 	m.WatchLag("vigil.events", "store", func() int64 { return 42 })
-	m.RetireMatcher(detect.Stats{Events: 5, Rules: []detect.RuleStats{{ID: "r1", Evals: 5, Matches: 1}, {ID: "gone", Evals: 3}}})
+	m.Replace(old, correlate.Stats{}, func() {
+		cur = detect.Stats{Events: 10, Rules: []detect.RuleStats{{ID: "r1", Evals: 10, Matches: 2, Errors: 1}}}
+	})
 
 	want := `
 # HELP vigil_detect_rule_matches_total Rule evaluations that matched.

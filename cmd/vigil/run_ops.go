@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/vigilsec/vigil/cmd/vigil/ops"
+	"github.com/vigilsec/vigil/storage"
+)
+
+// serveOps starts the HTTP server of /metrics, /healthz and /readyz on
+// addr, unless addr is empty; /readyz checks that the pipeline's bus is up
+// and that the store answers a query. The returned function stops the
+// server and returns its error.
+func serveOps(ctx context.Context, addr string, p *pipeline, st storage.Querier, log *slog.Logger) (func() error, error) {
+	if addr == "" {
+		return func() error { return nil }, nil
+	}
+	l, err := ops.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	h := ops.Handler(p.metrics,
+		ops.Check{Name: "bus", Check: func(context.Context) error {
+			if !p.busUp.Load() {
+				return errors.New("the in-process bus is not running")
+			}
+			return nil
+		}},
+		ops.Check{Name: "store", Check: func(ctx context.Context) error {
+			_, err := st.Query(ctx, "SELECT 1")
+			return err
+		}},
+	)
+	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- ops.Serve(srvCtx, l, h, log) }()
+	log.Info("serving /metrics, /healthz and /readyz", "addr", l.Addr().String())
+	return func() error {
+		stop()
+		return <-done
+	}, nil
+}
