@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"cmp"
-	"container/heap"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -202,7 +201,7 @@ func (c *Correlator) Add(s detect.Signal) error {
 		return nil
 	}
 	c.seen(t)
-	heap.Push(&c.pending, &pendingSignal{Signal: s, t: t, rule: rc})
+	c.pending.push(pendingItem{t, &pendingSignal{Signal: s, t: t, rule: rc}})
 	return nil
 }
 
@@ -251,8 +250,8 @@ func (c *Correlator) Flush() (opened, closed []*detect.Alert) {
 
 // release correlates pending signals in order while ok says so.
 func (c *Correlator) release(ok func(*pendingSignal) bool) {
-	for len(c.pending) > 0 && ok(c.pending[0]) {
-		ps := heap.Pop(&c.pending).(*pendingSignal)
+	for len(c.pending) > 0 && ok(c.pending[0].ps) {
+		ps := c.pending.pop().ps
 		if c.last != nil && sameSignal(c.last, &ps.Signal) {
 			continue // the same event delivered twice
 		}
@@ -370,25 +369,67 @@ type pendingSignal struct {
 	rule *ruleCorr
 }
 
-// pendingHeap orders signals by event time, event ID, rule, step and key.
-type pendingHeap []*pendingSignal
-
-func (h pendingHeap) Len() int { return len(h) }
-func (h pendingHeap) Less(i, j int) bool {
-	return compareSignals(&h[i].Signal, &h[j].Signal, h[i].t, h[j].t) < 0
+// pendingItem is a pending signal in the heap, its time beside the
+// pointer so that most comparisons do not follow it.
+type pendingItem struct {
+	t  int64
+	ps *pendingSignal
 }
-func (h pendingHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pendingHeap) Push(x any)   { *h = append(*h, x.(*pendingSignal)) }
-func (h *pendingHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return x
+
+// pendingHeap is a min-heap of signals by event time, event ID, rule,
+// step and key (container/heap would box every item in an interface).
+type pendingHeap []pendingItem
+
+func (h pendingHeap) less(i, j int) bool {
+	if h[i].t != h[j].t {
+		return h[i].t < h[j].t
+	}
+	return compareSignals(&h[i].ps.Signal, &h[j].ps.Signal, h[i].t, h[j].t) < 0
+}
+
+func (h *pendingHeap) push(x pendingItem) {
+	*h = append(*h, x)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !q.less(i, parent) {
+			break
+		}
+		q[i], q[parent] = q[parent], q[i]
+		i = parent
+	}
+}
+
+func (h *pendingHeap) pop() pendingItem {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = pendingItem{}
+	q = q[:n]
+	for i := 0; ; {
+		m, l, r := i, 2*i+1, 2*i+2
+		if l < n && q.less(l, m) {
+			m = l
+		}
+		if r < n && q.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }
 
 func compareSignals(a, b *detect.Signal, ta, tb int64) int {
-	return cmp.Or(cmp.Compare(ta, tb), strings.Compare(a.EventID, b.EventID), strings.Compare(a.RuleID, b.RuleID),
+	if ta != tb { // the usual case: decide without comparing strings
+		return cmp.Compare(ta, tb)
+	}
+	return cmp.Or(strings.Compare(a.EventID, b.EventID), strings.Compare(a.RuleID, b.RuleID),
 		cmp.Compare(a.Step, b.Step), strings.Compare(a.GroupKey, b.GroupKey), strings.Compare(a.Value, b.Value))
 }
 

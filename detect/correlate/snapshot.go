@@ -2,7 +2,6 @@ package correlate
 
 import (
 	"cmp"
-	"container/heap"
 	"encoding/gob"
 	"fmt"
 	"io"
@@ -92,8 +91,8 @@ type absentSnap struct {
 func (c *Correlator) Snapshot(w io.Writer) error {
 	s := snapshot{Format: snapshotFormat, Started: c.started, MaxSeen: c.maxSeen, Frontier: c.frontier,
 		Signals: c.signals, Late: c.late}
-	for _, ps := range c.pending {
-		s.Pending = append(s.Pending, ps.Signal)
+	for _, it := range c.pending {
+		s.Pending = append(s.Pending, it.ps.Signal)
 	}
 	for _, rc := range c.rules {
 		rs := ruleSnap{ID: rc.rule.ID, Version: rc.rule.Version, Type: rc.rule.Correlate.Type,
@@ -144,7 +143,8 @@ func (c *Correlator) Restore(r io.Reader) error {
 	fresh.signals, fresh.late = s.Signals, s.Late
 	for _, sig := range s.Pending {
 		if rc := fresh.byID[sig.RuleID]; rc != nil {
-			heap.Push(&fresh.pending, &pendingSignal{Signal: sig, t: sig.Time.UnixNano(), rule: rc})
+			t := sig.Time.UnixNano()
+			fresh.pending.push(pendingItem{t, &pendingSignal{Signal: sig, t: t, rule: rc}})
 		}
 	}
 	for i := range s.Rules {
