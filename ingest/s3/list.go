@@ -126,9 +126,10 @@ func (c *Config) defaults() {
 	}
 }
 
-// state is the checkpoint: every day up to Through is done; Done holds the
-// keys read in later days, with their day.
+// state is the checkpoint: reading started on day Start; every day up to
+// Through is done; Done holds the keys read in later days, with their day.
 type state struct {
+	Start   time.Time            `json:"start,omitzero"`
 	Through time.Time            `json:"through,omitzero"`
 	Done    map[string]time.Time `json:"done,omitempty"`
 }
@@ -274,19 +275,29 @@ func day(t time.Time) time.Time {
 func (s *Source) poll(ctx context.Context) error {
 	now := s.cfg.Now()
 	var from time.Time
+	first := false
 	s.ledger.Lock(func() {
 		switch {
 		case !s.st.Through.IsZero():
 			from = s.st.Through.AddDate(0, 0, 1)
-			if !s.cfg.Since.IsZero() && day(s.cfg.Since).After(from) {
-				from = day(s.cfg.Since)
-			}
+		case !s.st.Start.IsZero():
+			from = s.st.Start // started, no day done yet: resume at the start
 		case !s.cfg.Since.IsZero():
-			from = day(s.cfg.Since)
+			from, first = day(s.cfg.Since), true
 		default:
-			from = day(now.Add(-s.cfg.Lookback))
+			from, first = day(now.Add(-s.cfg.Lookback)), true
+		}
+		if !s.cfg.Since.IsZero() && day(s.cfg.Since).After(from) {
+			from = day(s.cfg.Since)
 		}
 	})
+	if first {
+		// Remember where reading started, so that a restart after a long
+		// pause still reads the days in between.
+		if err := s.ledger.Do(ctx, func(context.Context) error { s.st.Start = from; return nil }); err != nil {
+			return err
+		}
+	}
 	to := day(now)
 	if last := day(s.cfg.Until.Add(-time.Nanosecond)); !s.cfg.Until.IsZero() && last.Before(to) {
 		to = last // Until is exclusive: a midnight Until ends with the day before

@@ -353,3 +353,44 @@ func TestOpenVPCFlow(t *testing.T) {
 		}
 	}
 }
+
+// A source stopped before any day was done resumes at the day it started,
+// however long it was down.
+func TestListingResumesAtStart(t *testing.T) {
+	c, bucket, _ := testBucket(t)
+	b, _ := ctFile("d14", 2, "2026-03-14T10:01:00Z")
+	put(t, c, bucket, ctLeaf+"2026/03/14/111122223333_CloudTrail_eu-west-1_20260314T1000Z_d14.json.gz", gz(b))
+	cp, err := checkpoint.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	decs, err := logtype.Decoders(logtype.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(now time.Time) *Source {
+		src, err := New(context.Background(), Config{Bucket: bucket, Prefix: "AWSLogs/", Client: c,
+			Decoder: decs[ingest.TypeCloudTrail], LogType: ingest.TypeCloudTrail, Checkpoints: cp,
+			PollInterval: time.Hour, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	// Started on the 15th at noon with a 24h lookback: the 14th is read,
+	// nothing is done yet. Then down for days; a delivery lands on the
+	// 15th meanwhile.
+	col := &collector{}
+	src := open(time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC))
+	col.drain(t, src, 1)
+	_ = src.Close()
+	b, want := ctFile("d15", 2, "2026-03-15T18:01:00Z")
+	put(t, c, bucket, ctLeaf+"2026/03/15/111122223333_CloudTrail_eu-west-1_20260315T1800Z_d15.json.gz", gz(b))
+	later := &collector{}
+	src = open(time.Date(2026, 3, 19, 12, 0, 0, 0, time.UTC))
+	defer src.Close()
+	later.drain(t, src, 1)
+	if !slices.Equal(sorted(later.ids), want) {
+		t.Errorf("after the pause read %v, want the 15th's %v", later.ids, want)
+	}
+}
