@@ -51,6 +51,10 @@ func commands() []command {
 		{"lint", "validate and type-check rules, report problems at file:line:col", runLint},
 		{"run", "run every role in one process: sources, rules, store; alerts printed as they fire", runRun},
 		{"query", "run a read-only SQL query on the store and print the rows", runQuery},
+		{"ingest", "read sources onto the bus (--bus kafka://…), or print AWS sources' events as NDJSON", runIngestCommand},
+		{"detect", "match rules on vigil.events and correlate vigil.signals, alerts to vigil.alerts (Kafka)", runDetect},
+		{"store", "write vigil.events and vigil.alerts to ClickHouse (Kafka)", runStore},
+		{"migrate", "create or upgrade the ClickHouse schema", runMigrate},
 	}
 }
 

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/correlate"
+	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/rules"
+	"github.com/vigilsec/vigil/storage"
+	"github.com/vigilsec/vigil/storage/kafka"
+)
+
+// Consumer groups of the detect role.
+const (
+	groupDetect    = "vigil-detect"
+	groupCorrelate = "vigil-correlate"
+)
+
+// signalCodec and alertCodec encode the values of the signals and alerts
+// topics.
+var (
+	signalCodec = kafka.JSONCodec[detect.Signal]{ID: func(s detect.Signal) string { return s.EventID }}
+	alertCodec  = kafka.JSONCodec[*detect.Alert]{ID: func(a *detect.Alert) string { return a.AlertID }}
+)
+
+// signalKey keys a signal by rule and group key, so that every signal of a
+// correlation window lands on one partition and so on one correlator.
+func signalKey(s detect.Signal) []byte { return []byte(s.RuleID + "\x00" + s.GroupKey) }
+
+// runDetect runs the detect role on Kafka: the matcher reads vigil.events
+// (group vigil-detect), writes single-event alerts to vigil.alerts and the
+// matches of correlation rules to vigil.signals; the correlator reads
+// vigil.signals (group vigil-correlate) and writes its alerts to
+// vigil.alerts. Each commits a batch only after what it caused is on the
+// bus.
+func runDetect(ctx context.Context, args []string, s stdio) error {
+	fl := newFlags("detect", s.err)
+	bf := addBusFlags(fl)
+	var ruleDirs stringList
+	fl.Var(&ruleDirs, "rules", "rule file or directory (repeatable); default: the built-in pack")
+	lateness := fl.Duration("lateness", correlate.DefaultLateness, "how late a signal may arrive and still be correlated")
+	match := fl.Bool("match", true, "run the matcher (vigil.events → vigil.alerts, vigil.signals)")
+	corr := fl.Bool("correlate", true, "run the correlator (vigil.signals → vigil.alerts)")
+	fl.Usage = func() {
+		fmt.Fprintln(s.err, "usage: vigil detect --bus kafka://HOST:9092 [--rules DIR]... [--lateness D]")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
+	}
+	if *lateness <= 0 {
+		return errors.New("--lateness must be positive")
+	}
+	set, err := loadRules(ruleDirs)
+	if err != nil {
+		return fmt.Errorf("loading rules:\n%w", err)
+	}
+	cfg, err := bf.config(ctx, s.err)
+	if err != nil {
+		return err
+	}
+	log := roleLogger(s.err, *bf.verbose)
+	alerts, err := kafka.NewProducer(cfg, cfg.Topics.Alerts, alertCodec)
+	if err != nil {
+		return err
+	}
+	defer alerts.Close()
+	dl, err := kafka.NewDeadLetter(cfg)
+	if err != nil {
+		return err
+	}
+	defer dl.Close()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st := &stages{cancel: cancel}
+	if *match {
+		m, err := detect.New(set.Rules, detect.Config{})
+		if err != nil {
+			return err
+		}
+		signals, err := kafka.NewProducer(cfg, cfg.Topics.Signals, signalCodec)
+		if err != nil {
+			return err
+		}
+		defer signals.Close()
+		st.goStage("match", func() error {
+			return matchStage(runCtx, cfg, m, alerts, signals, dl, log)
+		})
+	}
+	if *corr {
+		co := &correlator{rules: set.Rules, cfg: correlate.Config{Lateness: *lateness}, alerts: alerts, dl: dl,
+			log: log, parts: map[int]*partCorrelator{}}
+		if _, err := correlate.New(set.Rules, co.cfg); err != nil {
+			return err
+		}
+		st.goStage("correlate", func() error { return co.run(runCtx, cfg) })
+	}
+	log.Info("detect started", "rules", len(set.Rules), "match", *match, "correlate", *corr)
+	return st.wait()
+}
+
+// matchStage runs the matcher over vigil.events until ctx ends.
+func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts *kafka.Producer[*detect.Alert],
+	signals *kafka.Producer[detect.Signal], dl *kafka.DeadLetter, log *slog.Logger) error {
+	in, err := kafka.NewConsumer(cfg, kafka.Subscription[*ingest.Event]{
+		Topic: cfg.Topics.Events, Group: groupDetect, Codec: kafka.EventCodec{}})
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	var watermark time.Time
+	for {
+		batch, poison, ferr := fetchBatch(ctx, in, dl, groupDetect, roleBatch, roleLinger)
+		var as []*detect.Alert
+		var sigs []storage.Message[detect.Signal]
+		for i, msg := range batch {
+			if poison[i] {
+				continue
+			}
+			ev := msg.Value
+			as = append(as, m.Match(ev)...)
+			for _, sg := range m.Signals() {
+				sigs = append(sigs, storage.Message[detect.Signal]{Key: signalKey(sg), Value: sg})
+			}
+			if ev.Time.After(watermark) {
+				watermark = ev.Time
+			}
+		}
+		if len(batch) > 0 {
+			as = append(as, m.Advance(watermark)...)
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), roleDrain)
+		err := signals.Write(wctx, sigs...)
+		if err == nil {
+			err = writeAlerts(wctx, alerts, as)
+		}
+		if err == nil {
+			err = commitBatch(wctx, in, log, batch)
+		}
+		cancel()
+		if err != nil {
+			return err
+		}
+		if ferr != nil {
+			if interrupted(ctx, ferr) {
+				return nil
+			}
+			return ferr
+		}
+	}
+}
+
+// writeAlerts writes alerts keyed by their IDs.
+func writeAlerts(ctx context.Context, p *kafka.Producer[*detect.Alert], as []*detect.Alert) error {
+	if len(as) == 0 {
+		return nil
+	}
+	msgs := make([]storage.Message[*detect.Alert], len(as))
+	for i, a := range as {
+		msgs[i] = storage.Message[*detect.Alert]{Key: []byte(a.AlertID), Value: a}
+	}
+	return p.Write(ctx, msgs...)
+}
+
+// correlator is the correlation stage: one correlate.Correlator per
+// assigned partition of vigil.signals, so that the state of a partition is
+// a function of the partition alone and is rebuilt alone when the
+// partition moves to this member.
+type correlator struct {
+	rules  []*rules.Rule
+	cfg    correlate.Config
+	alerts *kafka.Producer[*detect.Alert]
+	dl     *kafka.DeadLetter
+	log    *slog.Logger
+	in     *kafka.Consumer[detect.Signal]
+	ctx    context.Context // the stage's, for OnAssign
+
+	parts   map[int]*partCorrelator
+	out     []*detect.Alert
+	pending []storage.Message[detect.Signal]
+}
+
+// partCorrelator is the state of one partition.
+type partCorrelator struct {
+	co        *correlate.Correlator
+	next      int64 // offset after the last message processed
+	watermark time.Time
+}
+
+func (c *correlator) run(ctx context.Context, cfg kafka.Config) error {
+	c.ctx = ctx
+	in, err := kafka.NewConsumer(cfg, kafka.Subscription[detect.Signal]{
+		Topic: cfg.Topics.Signals, Group: groupCorrelate, Codec: signalCodec, OnAssign: c.onAssign})
+	if err != nil {
+		return err
+	}
+	c.in = in
+	defer in.Close()
+	var first time.Time // when the oldest pending message was processed
+	for {
+		fctx, cancel := ctx, context.CancelFunc(func() {})
+		if len(c.pending) > 0 {
+			fctx, cancel = context.WithDeadline(ctx, first.Add(roleLinger))
+		}
+		msg, err := in.Fetch(fctx)
+		cancel()
+		var pe *kafka.PoisonError
+		switch {
+		case errors.As(err, &pe):
+			if err := c.dl.Send(context.WithoutCancel(ctx), pe.Letter(groupCorrelate)); err != nil {
+				return fmt.Errorf("dead letter: %w", err)
+			}
+		case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			if err := c.flush(ctx); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			ferr := c.flush(ctx)
+			if interrupted(ctx, err) {
+				return ferr
+			}
+			return errors.Join(err, ferr)
+		default:
+			if err := c.process(ctx, msg, false); err != nil {
+				return err
+			}
+		}
+		if len(c.pending) == 0 {
+			first = time.Now()
+		}
+		c.pending = append(c.pending, msg)
+		if len(c.pending) >= roleBatch {
+			if err := c.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// process correlates one signal of its partition.
+func (c *correlator) process(ctx context.Context, msg storage.Message[detect.Signal], replay bool) error {
+	p := c.parts[msg.Partition]
+	if p == nil { // a message of a partition OnAssign did not list: cannot happen, but keep state sane
+		co, err := correlate.New(c.rules, c.cfg)
+		if err != nil {
+			return err
+		}
+		p = &partCorrelator{co: co}
+		c.parts[msg.Partition] = p
+	}
+	p.next = msg.Offset + 1
+	sig := msg.Value
+	if err := p.co.Add(sig); err != nil {
+		if replay {
+			return nil
+		}
+		l, lerr := kafka.LetterOf(signalCodec, groupCorrelate, msg, err.Error())
+		if lerr == nil {
+			lerr = c.dl.Send(context.WithoutCancel(ctx), l)
+		}
+		return lerr
+	}
+	if sig.Time.After(p.watermark) {
+		p.watermark = sig.Time
+	}
+	opened, closed := p.co.Advance(p.watermark)
+	c.out = append(append(c.out, opened...), closed...)
+	return nil
+}
+
+// flush writes the alerts of the processed signals, then commits them.
+func (c *correlator) flush(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), roleDrain)
+	defer cancel()
+	if err := writeAlerts(wctx, c.alerts, c.out); err != nil {
+		return err
+	}
+	c.out = c.out[:0]
+	err := commitBatch(wctx, c.in, c.log, c.pending)
+	c.pending = c.pending[:0]
+	return err
+}
+
+// onAssign runs at the start of every generation of the group. It first
+// delivers and commits what the previous generation processed; then it
+// keeps the state of each partition still held whose committed offset is
+// where this member's processing stopped, and rebuilds every other
+// partition: it reads it again from the offset written Span before the
+// event time of the last committed signal up to the committed offset, in
+// replay mode, so that alerts already emitted are not emitted again.
+func (c *correlator) onAssign(_ context.Context, parts []kafka.Assignment) error {
+	ctx := c.ctx // the fetch's context may be a short linger deadline
+	if err := c.flush(ctx); err != nil {
+		return err
+	}
+	next := make(map[int]*partCorrelator, len(parts))
+	for _, a := range parts {
+		if p, ok := c.parts[a.Partition]; ok && p.next == a.Committed {
+			next[a.Partition] = p
+			continue
+		}
+		co, err := correlate.New(c.rules, c.cfg)
+		if err != nil {
+			return err
+		}
+		p := &partCorrelator{co: co, next: a.Committed}
+		next[a.Partition] = p
+		if a.Committed <= 0 {
+			continue
+		}
+		start := time.Now()
+		var last time.Time
+		if err := c.in.Replay(ctx, a.Partition, a.Committed-1, a.Committed, func(m storage.Message[detect.Signal]) error {
+			last = m.Value.Time
+			return nil
+		}); err != nil {
+			return fmt.Errorf("rebuilding partition %d: %w", a.Partition, err)
+		}
+		from := int64(0)
+		if !last.IsZero() {
+			if from, err = c.in.OffsetAt(ctx, a.Partition, last.Add(-co.Span())); err != nil {
+				return fmt.Errorf("rebuilding partition %d: %w", a.Partition, err)
+			}
+		}
+		n := 0
+		co.Replaying(true)
+		c.parts[a.Partition] = p
+		err = c.in.Replay(ctx, a.Partition, from, a.Committed, func(m storage.Message[detect.Signal]) error {
+			n++
+			return c.process(ctx, m, true)
+		})
+		co.Replaying(false)
+		if err != nil {
+			return fmt.Errorf("rebuilding partition %d: %w", a.Partition, err)
+		}
+		c.out = c.out[:0] // replay mode returns none; nothing of a replay is emitted
+		c.log.Info("correlation state rebuilt", "partition", a.Partition, "from", from, "to", a.Committed,
+			"signals", n, "took", time.Since(start).Round(time.Millisecond))
+	}
+	c.parts = next
+	return nil
+}

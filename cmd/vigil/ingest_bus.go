@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/checkpoint"
+	"github.com/vigilsec/vigil/ingest/logtype"
+	"github.com/vigilsec/vigil/ingest/s3"
+	"github.com/vigilsec/vigil/storage"
+	"github.com/vigilsec/vigil/storage/kafka"
+)
+
+// busBatch is how many events the Kafka ingest writes at once.
+const busBatch = 500
+
+// runIngestCommand is vigil ingest: with --bus it writes the events of its
+// sources to Kafka (runIngestBus); without, it is the NDJSON ingest of AWS
+// sources (runIngest).
+func runIngestCommand(ctx context.Context, args []string, s stdio) error {
+	for _, a := range args {
+		if a == "--bus" || a == "-bus" || strings.HasPrefix(a, "--bus=") || strings.HasPrefix(a, "-bus=") {
+			return runIngestBus(ctx, args, s)
+		}
+	}
+	return runIngest(ctx, args, s)
+}
+
+// runIngestBus reads file:// and AWS sources onto vigil.events. Events are
+// keyed by their source, so that one source's records keep their order; a
+// source's batch is acknowledged (checkpointed) only once Kafka acknowledged
+// its events. Files have no checkpoint: a restarted ingest reads them again,
+// and the duplicates are absorbed by the event IDs.
+func runIngestBus(ctx context.Context, args []string, s stdio) error {
+	fl := newFlags("ingest", s.err)
+	bf := addBusFlags(fl)
+	var sources stringList
+	fl.Var(&sources, "source", "file://PATH (a file or a directory), s3://…, sqs://…, cloudwatch://… (repeatable)")
+	ckpt := fl.String("checkpoints", "vigil-data/checkpoints", "directory of durable checkpoints of AWS sources; empty: none")
+	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line")
+	maxShown := fl.Int("show-errors", 20, "how many bad records to print (all are counted)")
+	fl.Usage = func() {
+		fmt.Fprintln(s.err, "usage: vigil ingest --bus kafka://HOST:9092 --source URL [--source URL]...")
+		fl.PrintDefaults()
+	}
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if len(sources) == 0 || fl.NArg() > 0 {
+		fl.Usage()
+		return exitError(2)
+	}
+	cfg, err := bf.config(ctx, s.err)
+	if err != nil {
+		return err
+	}
+	prod, err := kafka.NewProducer(cfg, cfg.Topics.Events, kafka.EventCodec{})
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	bi := &busIngest{out: prod, errw: s.err, maxShown: int64(*maxShown)}
+
+	var files []string
+	var aws []ingest.Source
+	defer func() {
+		for _, src := range aws {
+			_ = src.Close() // unacknowledged batches are read again next time
+		}
+	}()
+	o := s3.Options{Bad: bi.badRecord}
+	if *ckpt != "" {
+		if o.Checkpoints, err = checkpoint.NewDir(*ckpt); err != nil {
+			return err
+		}
+	}
+	for _, u := range sources {
+		if path, ok := strings.CutPrefix(u, "file://"); ok {
+			files = append(files, path)
+			continue
+		}
+		src, ok, err := openAWSSource(ctx, u, o)
+		if !ok {
+			return fmt.Errorf("--source %q: want file://, s3://, sqs:// or cloudwatch://", u)
+		}
+		if err != nil {
+			return err
+		}
+		aws = append(aws, src)
+	}
+	paths, err := expandInputs(files)
+	if err != nil {
+		return err
+	}
+	decoders, err := logtype.Decoders(logtype.Config{FlowFormat: *flowFormat})
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st := &stages{cancel: cancel}
+	st.goStage("files", func() error {
+		for _, p := range paths {
+			if err := bi.file(runCtx, decoders, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, src := range aws {
+		st.goStage("source", func() error { return bi.drain(runCtx, src) })
+	}
+	err = st.wait()
+	fmt.Fprintf(s.err, "ingest: %d events to %s, %d bad records in %s\n", bi.events.Load(), cfg.Topics.Events,
+		bi.bad.Load(), time.Since(start).Round(time.Millisecond))
+	if interrupted(ctx, err) {
+		return nil
+	}
+	return err
+}
+
+// busIngest writes events of several sources to the events topic.
+type busIngest struct {
+	out      storage.Producer[*ingest.Event]
+	errw     io.Writer
+	maxShown int64
+
+	events, bad atomic.Int64
+}
+
+func (b *busIngest) badRecord(e *ingest.DecodeError) {
+	if b.bad.Add(1) <= b.maxShown {
+		fmt.Fprintf(b.errw, "ingest: bad record: %v\n", e)
+	}
+}
+
+// write writes evs keyed by their source and returns once Kafka has them.
+func (b *busIngest) write(ctx context.Context, evs []*ingest.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	msgs := make([]storage.Message[*ingest.Event], len(evs))
+	for i, ev := range evs {
+		msgs[i] = storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}
+	}
+	if err := b.out.Write(ctx, msgs...); err != nil {
+		return err
+	}
+	b.events.Add(int64(len(evs)))
+	return nil
+}
+
+// drain writes an AWS source's batches until it ends or ctx does,
+// acknowledging each batch once Kafka has it.
+func (b *busIngest) drain(ctx context.Context, src ingest.Source) error {
+	for {
+		evs, ack, err := src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(b.errw, "ingest: %v\n", err) // the source retries the call itself
+			continue
+		}
+		if err := b.write(ctx, evs); err != nil {
+			return err
+		}
+		if err := ack(context.WithoutCancel(ctx)); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+}
+
+// file decodes one file, of the log type its first bytes show, onto the
+// bus. A file that cannot be read or whose type is unknown is reported and
+// skipped.
+func (b *busIngest) file(ctx context.Context, decoders map[string]ingest.Decoder, path string) error {
+	name := "file://" + path
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(b.errw, "ingest: %v\n", err)
+		return nil
+	}
+	defer f.Close()
+	plain, err := ingest.Open(f, ingest.Limits{})
+	if err != nil {
+		fmt.Fprintf(b.errw, "ingest: %s: %v\n", name, err)
+		return nil
+	}
+	head, body, err := logtype.Peek(plain)
+	if err != nil {
+		fmt.Fprintf(b.errw, "ingest: %s: %v\n", name, err)
+		return nil
+	}
+	typ := logtype.Detect(head)
+	if typ == "" {
+		fmt.Fprintf(b.errw, "ingest: %s: cannot detect the log type\n", name)
+		return nil
+	}
+	buf := make([]*ingest.Event, 0, busBatch)
+	var writeErr error
+	h := ingest.Handler{
+		Event: func(ev *ingest.Event) error {
+			buf = append(buf, ev)
+			if len(buf) == busBatch {
+				writeErr = b.write(ctx, buf)
+				buf = buf[:0]
+			}
+			return writeErr
+		},
+		Bad: b.badRecord,
+	}
+	err = decoders[typ].Decode(ctx, body, name, h)
+	switch {
+	case writeErr != nil:
+		return writeErr
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		fmt.Fprintf(b.errw, "ingest: %s: %v\n", name, err)
+	}
+	return b.write(ctx, buf)
+}

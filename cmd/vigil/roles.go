@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/storage"
+	"github.com/vigilsec/vigil/storage/kafka"
+)
+
+// Defaults of the Kafka roles.
+const (
+	// roleBatch is the most messages a role fetches before it writes what
+	// they caused and commits them.
+	roleBatch = 500
+	// roleLinger is how long a role waits for more messages after the
+	// first of a batch before it processes the batch.
+	roleLinger = 20 * time.Millisecond
+	// roleDrain bounds the flush and commit of what was read after an
+	// interrupt.
+	roleDrain = 30 * time.Second
+)
+
+// busFlags are the flags every Kafka role shares.
+type busFlags struct {
+	url       *string
+	session   *time.Duration
+	heartbeat *time.Duration
+	rebalance *time.Duration
+	verbose   *bool
+}
+
+func addBusFlags(fl *flag.FlagSet) busFlags {
+	return busFlags{
+		url:       fl.String("bus", "", "Kafka bus: kafka://host:9092[,host:9092...][?options] (see storage/kafka ParseURL); required"),
+		session:   fl.Duration("session-timeout", kafka.DefaultSessionTimeout, "consumer group session timeout: how soon a dead member's partitions move"),
+		heartbeat: fl.Duration("heartbeat", kafka.DefaultHeartbeatInterval, "consumer group heartbeat interval"),
+		rebalance: fl.Duration("rebalance-timeout", kafka.DefaultRebalanceTimeout, "how long the group waits for members to rejoin in a rebalance"),
+		verbose:   fl.Bool("v", false, "log the bus's progress to stderr"),
+	}
+}
+
+// config returns the Kafka configuration of the flags, with the topics
+// created when missing.
+func (b busFlags) config(ctx context.Context, errw io.Writer) (kafka.Config, error) {
+	if *b.url == "" {
+		return kafka.Config{}, errors.New("--bus kafka://host:9092 is required")
+	}
+	if !strings.HasPrefix(*b.url, "kafka://") {
+		return kafka.Config{}, fmt.Errorf("--bus: want kafka://host:9092, not %q", redactURL(*b.url))
+	}
+	c, err := kafka.ParseURL(*b.url)
+	if err != nil {
+		return kafka.Config{}, fmt.Errorf("--bus: %w", err)
+	}
+	for _, t := range []struct {
+		name *string
+		def  string
+	}{
+		{&c.Topics.Events, storage.TopicEvents}, {&c.Topics.Signals, storage.TopicSignals},
+		{&c.Topics.Alerts, storage.TopicAlerts}, {&c.Topics.DeadLetter, storage.TopicDeadLetter},
+	} {
+		if *t.name == "" {
+			*t.name = t.def
+		}
+	}
+	c.Consumer.SessionTimeout = *b.session
+	c.Consumer.HeartbeatInterval = *b.heartbeat
+	c.Consumer.RebalanceTimeout = *b.rebalance
+	level := slog.LevelWarn
+	if *b.verbose {
+		level = slog.LevelDebug
+	}
+	c.Logger = slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: level}))
+	if err := kafka.EnsureTopics(ctx, c); err != nil {
+		return kafka.Config{}, fmt.Errorf("creating topics: %w", err)
+	}
+	return c, nil
+}
+
+// redactURL hides the password of a URL given on the command line.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return u
+	}
+	if user, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return u
+}
+
+// fetchBatch fetches up to max messages: it blocks for the first, then
+// takes what arrives within linger. Poison messages are sent to the dead
+// letter topic and returned among the others (with a zero value) so that
+// they are committed with them; poison reports which ones they are. The
+// batch is returned with ctx's error once ctx ends.
+func fetchBatch[T any](ctx context.Context, c *kafka.Consumer[T], dl *kafka.DeadLetter, group string,
+	max int, linger time.Duration) (batch []storage.Message[T], poison map[int]bool, err error) {
+	lctx, stop := context.WithCancel(ctx) // ends linger after the first message
+	defer stop()
+	for len(batch) < max {
+		m, err := c.Fetch(lctx)
+		var pe *kafka.PoisonError
+		switch {
+		case errors.As(err, &pe):
+			if err := dl.Send(context.WithoutCancel(ctx), pe.Letter(group)); err != nil {
+				return batch, poison, fmt.Errorf("dead letter: %w", err)
+			}
+			if poison == nil {
+				poison = map[int]bool{}
+			}
+			poison[len(batch)] = true
+		case err != nil && len(batch) > 0 && ctx.Err() == nil && errors.Is(err, context.Canceled):
+			return batch, poison, nil
+		case err != nil:
+			return batch, poison, err
+		}
+		batch = append(batch, m)
+		if len(batch) == 1 {
+			t := time.AfterFunc(linger, stop)
+			defer t.Stop()
+		}
+	}
+	return batch, poison, nil
+}
+
+// commitBatch commits msgs; a revoked partition is not an error (its new
+// holder reads the messages again).
+func commitBatch[T any](ctx context.Context, c *kafka.Consumer[T], log *slog.Logger, msgs []storage.Message[T]) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	err := c.Commit(ctx, msgs...)
+	if errors.Is(err, kafka.ErrRevoked) {
+		log.Info("commit of a revoked partition skipped", "err", err)
+		return nil
+	}
+	return err
+}
+
+// stages runs the functions until all return; the first error cancels the
+// context of the others and is returned.
+type stages struct {
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+	cancel context.CancelFunc
+}
+
+func (s *stages) goStage(name string, f func() error) {
+	s.wg.Go(func() {
+		if err := f(); err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = fmt.Errorf("%s: %w", name, err)
+				s.cancel()
+			}
+			s.mu.Unlock()
+		}
+	})
+}
+
+func (s *stages) wait() error {
+	s.wg.Wait()
+	return s.err
+}
+
+// interrupted reports whether err only says that ctx ended (an interrupt),
+// which ends a role without failure.
+func interrupted(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kafka.ErrClosed))
+}
+
+// roleLogger logs to errw at Info, or Debug with -v.
+func roleLogger(errw io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: level}))
+}
