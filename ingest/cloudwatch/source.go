@@ -224,6 +224,13 @@ func New(ctx context.Context, c Config) (*Source, error) {
 	for _, id := range s.st.IDs {
 		s.seen[id] = true
 	}
+	if b == nil && c.Checkpoints != nil {
+		// Remember where reading starts, so that a restart after a long
+		// pause without any event still reads the time in between.
+		if err := s.advance(ctx, s.st.Millis, nil); err != nil {
+			return nil, err
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.run(runCtx)

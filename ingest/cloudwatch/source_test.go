@@ -294,3 +294,33 @@ func FuzzHoldBack(f *testing.F) {
 		}
 	})
 }
+
+// A source that saw no event saves where it started: after a long pause it
+// still reads from there.
+func TestStartSavedWithoutEvents(t *testing.T) {
+	f, srv := newFake(t, eksGroup, 10)
+	cp, err := checkpoint.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := start(t, srv.URL, cp, ingest.TypeK8sAudit, "")
+	first.read(t, 0)
+	_ = first.src.Close()
+	f.add(auditEvents("late", 60_000)...) // a minute after Since, while the source was down
+	decs, err := logtype.Decoders(logtype.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &run{}
+	r.src, err = New(context.Background(), Config{Group: eksGroup, StreamPrefix: "kube-apiserver-audit-", Client: client(srv.URL), LogType: ingest.TypeK8sAudit,
+		Decoder: decs[ingest.TypeK8sAudit], Checkpoints: cp, Until: t0.Add(30 * time.Minute),
+		Now: func() time.Time { return t0.Add(24 * time.Hour) }}) // no Since: the checkpoint decides
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.src.Close()
+	r.read(t, 0)
+	if want := []string{"late0"}; !slices.Equal(r.ids, want) {
+		t.Errorf("read %v, want %v", r.ids, want)
+	}
+}
