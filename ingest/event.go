@@ -43,18 +43,18 @@ type Event struct {
 // Normalized are the common fields derived from a record of any log type.
 // Empty strings and zero ports mean "not present in this record".
 type Normalized struct {
-	Account   string // AWS account ID (recipient account for CloudTrail)
-	Region    string // AWS region
-	Actor     string // who acted: principal ARN, Kubernetes user, auid/uid
-	Action    string // what was done: eventName, verb, syscall, flow action
-	Target    string // what it was done to: resource name, object ref, path
-	SrcIP     string
-	DstIP     string
-	SrcPort   int
-	DstPort   int
-	Protocol  string // "tcp", "udp", "icmp", … or the IANA number as text
-	Outcome   string // "success", "failure" or ""
-	UserAgent string
+	Account   string `json:"account,omitempty"`    // AWS account ID (recipient account for CloudTrail)
+	Region    string `json:"region,omitempty"`     // AWS region
+	Actor     string `json:"actor,omitempty"`      // who acted: principal ARN, Kubernetes user, auid/uid
+	Action    string `json:"action,omitempty"`     // what was done: eventName, verb, syscall, flow action
+	Target    string `json:"target,omitempty"`     // what it was done to: resource name, object ref, path
+	SrcIP     string `json:"src_ip,omitempty"`     // source address
+	DstIP     string `json:"dst_ip,omitempty"`     // destination address
+	SrcPort   int    `json:"src_port,omitempty"`   // source port
+	DstPort   int    `json:"dst_port,omitempty"`   // destination port
+	Protocol  string `json:"protocol,omitempty"`   // "tcp", "udp", "icmp", … or the IANA number as text
+	Outcome   string `json:"outcome,omitempty"`    // "success", "failure" or ""
+	UserAgent string `json:"user_agent,omitempty"` // HTTP user agent of the caller
 }
 
 // StableID returns a deterministic identifier built from parts: the first 16
