@@ -24,6 +24,8 @@ echo "== services for the integration tests"
 # Each script installs its server when missing, starts it on loopback with
 # data in a temporary directory, and prints its address.
 stop_services() {
+	bash deploy/sqs/stop.sh >/dev/null 2>&1 || true
+	bash deploy/s3/stop.sh >/dev/null 2>&1 || true
 	bash deploy/alertmanager/stop.sh >/dev/null 2>&1 || true
 	bash deploy/clickhouse/stop.sh >/dev/null 2>&1 || true
 }
@@ -31,6 +33,9 @@ trap stop_services EXIT
 VIGIL_CLICKHOUSE_URL="$(bash deploy/clickhouse/start.sh)"
 VIGIL_ALERTMANAGER_URL="$(bash deploy/alertmanager/start.sh)"
 export VIGIL_CLICKHOUSE_URL VIGIL_ALERTMANAGER_URL
+# The S3 (versitygw) and SQS (goaws) scripts print export lines.
+eval "$(bash deploy/s3/start.sh)"
+eval "$(bash deploy/sqs/start.sh)"
 
 echo "== go test"
 go test -count=1 ./...
