@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
@@ -112,7 +113,11 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts *kafka.Producer[*detect.Alert],
 	signals *kafka.Producer[detect.Signal], dl *kafka.DeadLetter, log *slog.Logger) error {
 	in, err := kafka.NewConsumer(cfg, kafka.Subscription[*ingest.Event]{
-		Topic: cfg.Topics.Events, Group: groupDetect, Codec: kafka.EventCodec{}})
+		Topic: cfg.Topics.Events, Group: groupDetect, Codec: kafka.EventCodec{},
+		OnAssign: func(_ context.Context, parts []kafka.Assignment) error {
+			log.Info("events partitions assigned", "partitions", partitionList(parts))
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
@@ -157,6 +162,19 @@ func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts
 			return ferr
 		}
 	}
+}
+
+// partitionList lists the partitions of an assignment with their committed
+// offsets, for logs.
+func partitionList(parts []kafka.Assignment) string {
+	var b strings.Builder
+	for i, a := range parts {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%d@%d", a.Partition, a.Committed)
+	}
+	return b.String()
 }
 
 // writeAlerts writes alerts keyed by their IDs.
@@ -300,6 +318,7 @@ func (c *correlator) flush(ctx context.Context) error {
 // replay mode, so that alerts already emitted are not emitted again.
 func (c *correlator) onAssign(_ context.Context, parts []kafka.Assignment) error {
 	ctx := c.ctx // the fetch's context may be a short linger deadline
+	c.log.Info("signals partitions assigned", "partitions", partitionList(parts))
 	if err := c.flush(ctx); err != nil {
 		return err
 	}
