@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goccy/go-json"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/detect/notify"
+	"github.com/vigilsec/vigil/storage"
+	"github.com/vigilsec/vigil/storage/kafka"
+)
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"kafka://k1:9092", "kafka://k1:9092"},
+		{"kafka://bob:s3cret@k1:9092?sasl=PLAIN", "kafka://bob:xxxxx@k1:9092?sasl=PLAIN"},
+		{"kafka://bob@k1:9092", "kafka://bob@k1:9092"},
+		{"k1:9092", "k1:9092"},
+	} {
+		if got := redactURL(tc.in); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRoleUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"detect without a bus", []string{"detect"}, "--bus kafka://host:9092 is required"},
+		{"detect with another bus", []string{"detect", "--bus", "memory://"}, "want kafka://host:9092"},
+		{"detect with no lateness", []string{"detect", "--bus", "kafka://127.0.0.1:1", "--lateness", "0s"}, "--lateness must be positive"},
+		{"store without a store", []string{"store", "--bus", "kafka://127.0.0.1:1"}, "--store clickhouse://"},
+		{"migrate without a store", []string{"migrate"}, "usage: vigil migrate"},
+		{"ingest to a bus without sources", []string{"ingest", "--bus", "kafka://127.0.0.1:1"}, "usage: vigil ingest --bus"},
+		{"bus URL with a password is not echoed", []string{"detect", "--bus", "nats://bob:s3cret@h:1"}, "bob:xxxxx@h:1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := vigil(t, "", tc.args...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, tc.want)
+			}
+			if strings.Contains(stderr, "s3cret") {
+				t.Errorf("password in stderr: %q", stderr)
+			}
+		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a role's logs and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// rawCodec writes message values as given, to put poison on a topic.
+type rawCodec struct{}
+
+func (rawCodec) Encode(v []byte) ([]byte, []kafkago.Header, error)   { return v, nil, nil }
+func (rawCodec) Decode(v []byte, _ []kafkago.Header) ([]byte, error) { return v, nil }
+
+// TestNotifyRole runs the notify role over an in-process broker: each
+// alert of vigil.alerts reaches the webhook once, a message that is not an
+// alert goes to vigil.deadletter, and the role goes on.
+func TestNotifyRole(t *testing.T) {
+	t.Setenv("VIGIL_WEBHOOK_SECRET", "whsec_dmlnaWwtdGVzdC1zZWNyZXQtMDAwMDAx")
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bus := "kafka://" + cl.ListenAddrs()[0] + "?partitions=2"
+	cfg, err := kafka.ParseURL(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Topics = kafka.Topics{Events: storage.TopicEvents, Signals: storage.TopicSignals, Alerts: storage.TopicAlerts, DeadLetter: storage.TopicDeadLetter}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	got := map[string]int{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var b notify.WebhookBody
+		if err := json.Unmarshal(body, &b); err != nil || b.Alert == nil {
+			t.Errorf("webhook body %q: %v", body, err)
+			return
+		}
+		mu.Lock()
+		got[b.AlertID]++
+		mu.Unlock()
+	}))
+	defer hook.Close()
+
+	alerts, err := kafka.NewProducer(cfg, cfg.Topics.Alerts, alertCodec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alerts.Close()
+	want := []string{"alert-a", "alert-b", "alert-c"}
+	for _, id := range want {
+		a := &detect.Alert{AlertID: id, RuleID: "r", Title: "t", Severity: "high", Count: 1, FirstTime: time.Now(), LastTime: time.Now()}
+		if err := alerts.Write(ctx, storage.Message[*detect.Alert]{Key: []byte(id), Value: a}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := kafka.NewProducer(cfg, cfg.Topics.Alerts, kafka.Codec[[]byte](rawCodec{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.Write(ctx, storage.Message[[]byte]{Key: []byte("x"), Value: []byte("not json")}); err != nil {
+		t.Fatal(err)
+	}
+
+	roleCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	stderr := &lockedBuffer{}
+	go func() {
+		done <- runNotifyBus(roleCtx, []string{"--bus", bus, "--webhook", hook.URL, "--webhook-allow-insecure",
+			"--delivery-log", filepath.Join(t.TempDir(), "deliveries.log"), "--session-timeout", "1s", "--heartbeat", "100ms"},
+			stdio{out: io.Discard, err: stderr})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook got %v, want %v; stderr:\n%s", got, want, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	letters, err := kafka.NewConsumer(cfg, kafka.Subscription[kafka.Letter]{Topic: cfg.Topics.DeadLetter, Group: "test", Codec: kafka.LetterCodec{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer letters.Close()
+	m, err := letters.Fetch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Value.Group != groupNotify || string(m.Value.Value) != "not json" || m.Value.Reason == "" {
+		t.Errorf("dead letter %+v, want the poison message from %s with a reason", m.Value, groupNotify)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("notify: %v\n%s", err, stderr.String())
+	}
+	for _, id := range want {
+		if got[id] != 1 {
+			t.Errorf("alert %s delivered %d times, want 1", id, got[id])
+		}
+	}
+}
