@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 const partitions = 4
 
 // broker starts kfake on loopback and returns the bus URL the roles get.
-func broker(t *testing.T) (*kfake.Cluster, string) {
+func broker(t testing.TB) (*kfake.Cluster, string) {
 	t.Helper()
 	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
@@ -66,7 +66,7 @@ var busArgs = []string{"--session-timeout", "1s", "--heartbeat", "100ms", "--reb
 
 // clickhouseDB returns the URL of a fresh database on the test server and
 // a connection to it; the database is dropped at the end of the test.
-func clickhouseDB(t *testing.T) (string, ch.Conn) {
+func clickhouseDB(t testing.TB) (string, ch.Conn) {
 	t.Helper()
 	raw := os.Getenv("VIGIL_CLICKHOUSE_URL")
 	if raw == "" {
@@ -106,7 +106,7 @@ type proc struct {
 	starts int
 }
 
-func newProc(t *testing.T, name string, args ...string) *proc {
+func newProc(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
 	f, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
@@ -132,7 +132,7 @@ func tail(b []byte, n int) []byte {
 }
 
 // start starts the process (again).
-func (p *proc) start(t *testing.T) {
+func (p *proc) start(t testing.TB) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -219,7 +219,7 @@ func ctRecord(id string, at time.Time, user, errorCode string) map[string]any {
 
 // writeCloudTrail writes records as CloudTrail files of at most per records
 // each into dir.
-func writeCloudTrail(t *testing.T, dir string, recs []map[string]any, per int) {
+func writeCloudTrail(t testing.TB, dir string, recs []map[string]any, per int) {
 	t.Helper()
 	for i := 0; i*per < len(recs); i++ {
 		chunk := recs[i*per : min((i+1)*per, len(recs))]
@@ -280,7 +280,7 @@ func chaos(ctx context.Context, rng *rand.Rand, procs []*proc) int {
 }
 
 // waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -296,7 +296,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 }
 
 // count runs a query returning one number.
-func count(t *testing.T, conn ch.Conn, db, query string) uint64 {
+func count(t testing.TB, conn ch.Conn, db, query string) uint64 {
 	t.Helper()
 	var n uint64
 	if err := conn.QueryRow(context.Background(), strings.ReplaceAll(query, "DB.", db+".")).Scan(&n); err != nil {

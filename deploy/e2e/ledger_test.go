@@ -12,7 +12,7 @@ import (
 
 // pipeline starts ingest, detect and store as processes over bus into the
 // ClickHouse database storeURL, reading the CloudTrail files of dir.
-func pipeline(t *testing.T, bus, storeURL, dir string) (ingest, detect, store *proc) {
+func pipeline(t testing.TB, bus, storeURL, dir string) (ingest, detect, store *proc) {
 	ingest = newProc(t, "ingest", append([]string{"ingest", "--bus", bus, "--source", "file://" + dir}, busArgs...)...)
 	detect = newProc(t, "detect", append([]string{"detect", "--bus", bus, "--lateness", "1s"}, busArgs...)...)
 	store = newProc(t, "store", append([]string{"store", "--bus", bus, "--store", storeURL}, busArgs...)...)

@@ -28,7 +28,7 @@ func ctEvent(id string, at time.Time, user, errorCode string) *ingest.Event {
 }
 
 // busConfig is a kafka.Config for the test process itself.
-func busConfig(t *testing.T, bus string) kafka.Config {
+func busConfig(t testing.TB, bus string) kafka.Config {
 	t.Helper()
 	cfg, err := kafka.ParseURL(bus)
 	if err != nil {

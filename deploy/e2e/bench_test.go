@@ -1,0 +1,240 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/cloudtrail"
+	"github.com/vigilsec/vigil/storage"
+	"github.com/vigilsec/vigil/storage/clickhouse"
+	"github.com/vigilsec/vigil/storage/kafka"
+)
+
+// rootRule fires on every state-changing call of the root user, one alert
+// per account and source address.
+const rootRule = "aws-root-account-usage"
+
+// benchEvents is the event count of BenchmarkPipeline: E2E_BENCH_EVENTS, or
+// 50,000.
+func benchEvents() int {
+	if n, err := strconv.Atoi(os.Getenv("E2E_BENCH_EVENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 50000
+}
+
+// BenchmarkPipeline measures ingest → Kafka → detect → store with each
+// role a process, and beside it, in the same run, the ceilings: the same
+// events inserted straight into ClickHouse by the store's insert path
+// (one process, no Kafka), and the same messages produced to and consumed
+// from Kafka with no work. While the pipeline runs, trigger events of the
+// root-usage rule are produced one by one, and the time from their produce
+// to their alert row being visible in ClickHouse is the alert latency.
+//
+//	go test -run '^$' -bench Pipeline -benchtime 1x ./deploy/e2e
+func BenchmarkPipeline(b *testing.B) {
+	n := benchEvents()
+	dir := b.TempDir()
+	writeCloudTrail(b, dir, ledgerEvents(n), 5000)
+	evs := decodeDir(b, dir)
+
+	for b.Loop() {
+		chRate := insertCeiling(b, evs)
+		kRate := kafkaCeiling(b, evs)
+		rate, lat := pipelineRun(b, dir, n)
+		b.ReportMetric(rate, "events/s")
+		b.ReportMetric(chRate, "ch-ceiling-events/s")
+		b.ReportMetric(kRate, "kafka-ceiling-msgs/s")
+		b.ReportMetric(100*rate/chRate, "%-of-ch-ceiling")
+		b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-alert-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-alert-ms")
+	}
+}
+
+// decodeDir decodes the CloudTrail files of dir.
+func decodeDir(b *testing.B, dir string) []*ingest.Event {
+	d, err := cloudtrail.New(cloudtrail.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	var evs []*ingest.Event
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = d.Decode(context.Background(), f, "file://"+p, ingest.Handler{Event: func(ev *ingest.Event) error {
+			evs = append(evs, ev)
+			return nil
+		}})
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return evs
+}
+
+// insertCeiling inserts evs into a fresh database in batches of the store
+// role's size and returns events per second.
+func insertCeiling(b *testing.B, evs []*ingest.Event) float64 {
+	url, _ := clickhouseDB(b)
+	ctx := context.Background()
+	st, err := clickhouse.Open(ctx, clickhouse.Config{URL: url})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < len(evs); i += 5000 {
+		if err := st.InsertEvents(ctx, evs[i:min(i+5000, len(evs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(len(evs)) / time.Since(start).Seconds()
+}
+
+// kafkaCeiling produces evs to a fresh broker in batches of ingest's size
+// and consumes them all in a group, and returns messages per second.
+func kafkaCeiling(b *testing.B, evs []*ingest.Event) float64 {
+	_, bus := broker(b)
+	cfg := busConfig(b, bus)
+	ctx := context.Background()
+	p, err := kafka.NewProducer(cfg, cfg.Topics.Events, kafka.EventCodec{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	c, err := kafka.NewConsumer(cfg, kafka.Subscription[*ingest.Event]{Topic: cfg.Topics.Events, Group: "ceiling", Codec: kafka.EventCodec{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < len(evs); i += 500 {
+			batch := evs[i:min(i+500, len(evs))]
+			msgs := make([]storage.Message[*ingest.Event], len(batch))
+			for j, ev := range batch {
+				msgs[j] = storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}
+			}
+			if err := p.Write(ctx, msgs...); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range evs {
+		if _, err := c.Fetch(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	return float64(len(evs)) / time.Since(start).Seconds()
+}
+
+// pipelineRun runs the three roles as processes over the files of dir and
+// returns events per second from the start of ingest until all n events
+// are in ClickHouse, and the sorted alert latencies of the triggers.
+func pipelineRun(b *testing.B, dir string, n int) (float64, []time.Duration) {
+	storeURL, conn := clickhouseDB(b)
+	db := storeURL[strings.LastIndex(storeURL, "/")+1:]
+	_, bus := broker(b)
+	cfg := busConfig(b, bus)
+	ingestP, detectP, storeP := pipeline(b, bus, storeURL, dir)
+	detectP.start(b)
+	storeP.start(b)
+	waitFor(b, 30*time.Second, "the alerts table", func() (bool, string) {
+		return count(b, conn, "system", fmt.Sprintf("SELECT count() FROM system.tables WHERE database = '%s' AND name = 'alerts'", db)) == 1, ""
+	})
+	time.Sleep(2 * time.Second) // both consumer groups joined
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := kafka.NewProducer(cfg, cfg.Topics.Events, kafka.EventCodec{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	var mu sync.Mutex
+	produced := map[string]time.Time{}
+	seen := map[string]time.Time{}
+	var wg sync.WaitGroup
+	wg.Go(func() { // triggers, one at a time, while the load runs
+		base := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
+		for i := 0; i < 200 && ctx.Err() == nil; i++ {
+			id := fmt.Sprintf("root0000-0000-4000-8000-%012d", i)
+			rec := ctRecord(id, base.Add(time.Duration(i)*time.Second), "root", "")
+			rec["userIdentity"] = map[string]any{"type": "Root", "arn": "arn:aws:iam::111122223333:root"}
+			rec["eventName"], rec["readOnly"] = "RunInstances", false
+			rec["sourceIPAddress"] = fmt.Sprintf("198.51.100.%d", i%250)
+			rec["recipientAccountId"] = fmt.Sprintf("%012d", i)
+			ev := &ingest.Event{ID: id, Type: "cloudtrail", Time: base.Add(time.Duration(i) * time.Second), Source: "bench://root", Fields: rec, Raw: []byte("{}")}
+			if err := p.Write(ctx, storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}); err != nil {
+				return
+			}
+			mu.Lock()
+			produced[id] = time.Now()
+			mu.Unlock()
+			time.Sleep(25 * time.Millisecond)
+		}
+	})
+	wg.Go(func() { // alert rows as they become visible
+		for ctx.Err() == nil {
+			rows, err := conn.Query(ctx, "SELECT arrayJoin(event_ids) FROM "+db+".alerts WHERE rule_id = '"+rootRule+"'")
+			if err == nil {
+				now := time.Now()
+				for rows.Next() {
+					var id string
+					if rows.Scan(&id) == nil {
+						mu.Lock()
+						if _, ok := seen[id]; !ok {
+							seen[id] = now
+						}
+						mu.Unlock()
+					}
+				}
+				rows.Close()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
+	start := time.Now()
+	ingestP.start(b)
+	waitFor(b, 5*time.Minute, fmt.Sprintf("%d events in ClickHouse", n), func() (bool, string) {
+		got := count(b, conn, db, "SELECT count() FROM DB.events WHERE event_id LIKE 'e2e00000-%'")
+		return got >= uint64(n), fmt.Sprintf("%d events", got)
+	})
+	elapsed := time.Since(start)
+	waitFor(b, 30*time.Second, "every trigger's alert", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(produced) == 200 && len(seen) >= len(produced), fmt.Sprintf("%d of %d", len(seen), len(produced))
+	})
+	cancel()
+	wg.Wait()
+	var lat []time.Duration
+	for id, t := range produced {
+		lat = append(lat, seen[id].Sub(t))
+	}
+	slices.Sort(lat)
+	return float64(n) / elapsed.Seconds(), lat
+}
