@@ -4,6 +4,8 @@
 //	vigil replay [--format text|json] [--rules DIR]... [--type T] PATH...
 //	vigil test [--strict] [PATH...]
 //	vigil lint [PATH...]
+//	vigil run [--config FILE] [--demo] [--source file://PATH]...
+//	vigil config check [--config FILE]
 //
 // See README.md for the whole picture.
 package main
@@ -20,7 +22,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignals(sigs, os.Stderr, os.Exit)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -55,6 +59,7 @@ func commands() []command {
 		{"detect", "match rules on vigil.events and correlate vigil.signals, alerts to vigil.alerts (Kafka)", runDetect},
 		{"store", "write vigil.events and vigil.alerts to ClickHouse (Kafka)", runStore},
 		{"migrate", "create or upgrade the ClickHouse schema", runMigrate},
+		{"config", "check a configuration file and print the effective configuration, secrets redacted", runConfigCommand},
 	}
 }
 
