@@ -18,8 +18,13 @@ import (
 	"github.com/vigilsec/vigil/storage/kafka"
 )
 
-// busBatch is how many events the Kafka ingest writes at once.
-const busBatch = 500
+// Batching of the Kafka ingest.
+const (
+	// busBatch is how many events of a file are written at once.
+	busBatch = 500
+	// fileWorkers is how many files are read at once.
+	fileWorkers = 4
+)
 
 // runIngestCommand is vigil ingest: with --bus it writes the events of its
 // sources to Kafka (runIngestBus); without, it is the NDJSON ingest of AWS
@@ -108,14 +113,30 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st := &stages{cancel: cancel}
+	// Files are read by a few workers at once: each file is one key, so
+	// one partition, and several keep several partitions busy.
+	next := make(chan string)
 	st.goStage("files", func() error {
+		defer close(next)
 		for _, p := range paths {
-			if err := bi.file(runCtx, decoders, p); err != nil {
-				return err
+			select {
+			case next <- p:
+			case <-runCtx.Done():
+				return runCtx.Err()
 			}
 		}
 		return nil
 	})
+	for range min(fileWorkers, len(paths)) {
+		st.goStage("files", func() error {
+			for p := range next {
+				if err := bi.file(runCtx, decoders, p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	for _, src := range aws {
 		st.goStage("source", func() error { return bi.drain(runCtx, src) })
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/detect/notify"
+	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/kafka"
 )
@@ -184,5 +186,37 @@ func TestNotifyRole(t *testing.T) {
 		if got[id] != 1 {
 			t.Errorf("alert %s delivered %d times, want 1", id, got[id])
 		}
+	}
+}
+
+// TestRowCodec checks that the store's codec reads every stored field of
+// an event as EventCodec does, and leaves Fields out.
+func TestRowCodec(t *testing.T) {
+	at := time.Date(2026, 3, 14, 10, 0, 0, 123, time.UTC)
+	for _, ev := range []*ingest.Event{
+		{ID: "a", Type: "cloudtrail", Time: at, Source: "s3://b/k", Raw: []byte("{\"x\":1}\xff"),
+			Fields: map[string]any{"eventName": "RunInstances"},
+			Norm:   ingest.Normalized{Account: "111122223333", Actor: "root", SrcIP: "198.51.100.1", SrcPort: 443}},
+		{ID: "b", Type: "vpcflow", Time: at, Source: "file://f"},
+	} {
+		value, headers, err := kafka.EventCodec{}.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := kafka.EventCodec{}.Decode(value, headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := rowCodec{}.Decode(value, headers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Fields = nil
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("rowCodec decoded %+v, want %+v", got, want)
+		}
+	}
+	if _, err := (rowCodec{}).Decode([]byte("not json"), nil); err == nil {
+		t.Error("rowCodec decoded garbage")
 	}
 }

@@ -23,6 +23,12 @@ import (
 // per account and source address.
 const rootRule = "aws-root-account-usage"
 
+// Trigger events of BenchmarkPipeline: during the load, and after it.
+const (
+	loadTriggers = 200
+	idleTriggers = 100
+)
+
 // benchEvents is the event count of BenchmarkPipeline: E2E_BENCH_EVENTS, or
 // 50,000.
 func benchEvents() int {
@@ -50,13 +56,15 @@ func BenchmarkPipeline(b *testing.B) {
 	for b.Loop() {
 		chRate := insertCeiling(b, evs)
 		kRate := kafkaCeiling(b, evs)
-		rate, lat := pipelineRun(b, dir, n)
+		rate, lat, idle := pipelineRun(b, dir, n)
 		b.ReportMetric(rate, "events/s")
 		b.ReportMetric(chRate, "ch-ceiling-events/s")
 		b.ReportMetric(kRate, "kafka-ceiling-msgs/s")
 		b.ReportMetric(100*rate/chRate, "%-of-ch-ceiling")
 		b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-alert-ms")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-alert-ms")
+		b.ReportMetric(float64(idle[len(idle)/2].Milliseconds()), "p50-idle-alert-ms")
+		b.ReportMetric(float64(idle[len(idle)*99/100].Milliseconds()), "p99-idle-alert-ms")
 	}
 }
 
@@ -152,8 +160,9 @@ func kafkaCeiling(b *testing.B, evs []*ingest.Event) float64 {
 
 // pipelineRun runs the three roles as processes over the files of dir and
 // returns events per second from the start of ingest until all n events
-// are in ClickHouse, and the sorted alert latencies of the triggers.
-func pipelineRun(b *testing.B, dir string, n int) (float64, []time.Duration) {
+// are in ClickHouse, and the sorted alert latencies of the triggers sent
+// during the load and after it.
+func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []time.Duration) {
 	storeURL, conn := clickhouseDB(b)
 	db := storeURL[strings.LastIndex(storeURL, "/")+1:]
 	_, bus := broker(b)
@@ -177,9 +186,10 @@ func pipelineRun(b *testing.B, dir string, n int) (float64, []time.Duration) {
 	produced := map[string]time.Time{}
 	seen := map[string]time.Time{}
 	var wg sync.WaitGroup
-	wg.Go(func() { // triggers, one at a time, while the load runs
+	// trigger produces the triggers [from, to) one at a time.
+	trigger := func(from, to int) {
 		base := time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)
-		for i := 0; i < 200 && ctx.Err() == nil; i++ {
+		for i := from; i < to && ctx.Err() == nil; i++ {
 			id := fmt.Sprintf("root0000-0000-4000-8000-%012d", i)
 			rec := ctRecord(id, base.Add(time.Duration(i)*time.Second), "root", "")
 			rec["userIdentity"] = map[string]any{"type": "Root", "arn": "arn:aws:iam::111122223333:root"}
@@ -195,8 +205,9 @@ func pipelineRun(b *testing.B, dir string, n int) (float64, []time.Duration) {
 			mu.Unlock()
 			time.Sleep(25 * time.Millisecond)
 		}
-	})
-	wg.Go(func() { // alert rows as they become visible
+	}
+	wg.Go(func() { trigger(0, loadTriggers) }) // while the load runs
+	wg.Go(func() {                             // alert rows as they become visible
 		for ctx.Err() == nil {
 			rows, err := conn.Query(ctx, "SELECT arrayJoin(event_ids) FROM "+db+".alerts WHERE rule_id = '"+rootRule+"'")
 			if err == nil {
@@ -224,17 +235,31 @@ func pipelineRun(b *testing.B, dir string, n int) (float64, []time.Duration) {
 		return got >= uint64(n), fmt.Sprintf("%d events", got)
 	})
 	elapsed := time.Since(start)
-	waitFor(b, 30*time.Second, "every trigger's alert", func() (bool, string) {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(produced) == 200 && len(seen) >= len(produced), fmt.Sprintf("%d of %d", len(seen), len(produced))
-	})
+	if ok, _ := ingestP.running(); !ok {
+		data, _ := os.ReadFile(ingestP.log.Name())
+		b.Logf("ingest: %s", strings.TrimSpace(string(tail(data, 200))))
+	}
+	allSeen := func(want int) func() (bool, string) {
+		return func() (bool, string) {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(produced) == want && len(seen) >= len(produced), fmt.Sprintf("%d of %d", len(seen), len(produced))
+		}
+	}
+	waitFor(b, 30*time.Second, "every trigger's alert", allSeen(loadTriggers))
+	trigger(loadTriggers, loadTriggers+idleTriggers) // with no load
+	waitFor(b, 30*time.Second, "every trigger's alert", allSeen(loadTriggers+idleTriggers))
 	cancel()
 	wg.Wait()
-	var lat []time.Duration
 	for id, t := range produced {
-		lat = append(lat, seen[id].Sub(t))
+		i, _ := strconv.Atoi(id[len(id)-12:])
+		if i < loadTriggers {
+			loaded = append(loaded, seen[id].Sub(t))
+		} else {
+			idle = append(idle, seen[id].Sub(t))
+		}
 	}
-	slices.Sort(lat)
-	return float64(n) / elapsed.Seconds(), lat
+	slices.Sort(loaded)
+	slices.Sort(idle)
+	return float64(n) / elapsed.Seconds(), loaded, idle
 }
