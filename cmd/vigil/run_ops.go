@@ -21,18 +21,7 @@ func serveOps(ctx context.Context, addr string, p *pipeline, st storage.Querier,
 	if err != nil {
 		return nil, err
 	}
-	h := ops.Handler(p.metrics,
-		ops.Check{Name: "bus", Check: func(context.Context) error {
-			if !p.busUp.Load() {
-				return errors.New("the in-process bus is not running")
-			}
-			return nil
-		}},
-		ops.Check{Name: "store", Check: func(ctx context.Context) error {
-			_, err := st.Query(ctx, "SELECT 1")
-			return err
-		}},
-	)
+	h := ops.Handler(p.metrics, readyChecks(p, st)...)
 	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- ops.Serve(srvCtx, l, h, log) }()
@@ -41,4 +30,21 @@ func serveOps(ctx context.Context, addr string, p *pipeline, st storage.Querier,
 		stop()
 		return <-done
 	}, nil
+}
+
+// readyChecks are the conditions of /readyz: the pipeline's bus is up and
+// the store answers a query.
+func readyChecks(p *pipeline, st storage.Querier) []ops.Check {
+	return []ops.Check{
+		{Name: "bus", Check: func(context.Context) error {
+			if !p.busUp.Load() {
+				return errors.New("the in-process bus is not running")
+			}
+			return nil
+		}},
+		{Name: "store", Check: func(ctx context.Context) error {
+			_, err := st.Query(ctx, "SELECT 1")
+			return err
+		}},
+	}
 }
