@@ -113,11 +113,11 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
-	url, err := storeURLOf(cfg.Store, os.Getenv)
+	storeURL, err := storeURLOf(cfg.Store, os.Getenv)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, url, false)
+	st, err := openStore(ctx, storeURL, false)
 	if err != nil {
 		return err
 	}
