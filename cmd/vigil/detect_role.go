@@ -122,9 +122,21 @@ func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts
 		return err
 	}
 	defer in.Close()
-	var watermark time.Time
+	keys, err := tickKeys(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var watermark, ticked time.Time
+	lastTick := time.Now()
 	for {
-		batch, poison, ferr := fetchBatch(ctx, in, dl, groupDetect, roleBatch, roleLinger)
+		// The fetch gives up after tickEvery, so that a quiet stream still
+		// sends the tick of its last events.
+		fctx, cancel := context.WithTimeout(ctx, tickEvery)
+		batch, poison, ferr := fetchBatch(fctx, in, dl, groupDetect, roleBatch, roleLinger)
+		cancel()
+		if ferr != nil && ctx.Err() == nil && errors.Is(ferr, context.DeadlineExceeded) {
+			ferr = nil
+		}
 		var as []*detect.Alert
 		var sigs []storage.Message[detect.Signal]
 		for i, msg := range batch {
@@ -142,6 +154,10 @@ func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts
 		}
 		if len(batch) > 0 {
 			as = append(as, m.Advance(watermark)...)
+		}
+		if watermark.After(ticked) && time.Since(lastTick) >= tickEvery {
+			sigs = append(sigs, ticks(keys, watermark)...)
+			ticked, lastTick = watermark, time.Now()
 		}
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), roleDrain)
 		err := signals.Write(wctx, sigs...)
@@ -278,6 +294,14 @@ func (c *correlator) process(ctx context.Context, msg storage.Message[detect.Sig
 	}
 	p.next = msg.Offset + 1
 	sig := msg.Value
+	if isTick(sig) {
+		if sig.Time.After(p.watermark) {
+			p.watermark = sig.Time
+			opened, closed := p.co.Advance(p.watermark)
+			c.out = append(append(c.out, opened...), closed...)
+		}
+		return nil
+	}
 	if err := p.co.Add(sig); err != nil {
 		if replay {
 			return nil

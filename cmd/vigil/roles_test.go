@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -218,5 +219,91 @@ func TestRowCodec(t *testing.T) {
 	}
 	if _, err := (rowCodec{}).Decode([]byte("not json"), nil); err == nil {
 		t.Error("rowCodec decoded garbage")
+	}
+}
+
+// TestDetectTicks runs the detect role over an in-process broker on a
+// burst of access-denied errors followed only by an event that matches
+// nothing: no later signal reaches the burst's signals partition, and the
+// alert closes because the matcher's ticks carry event time there.
+func TestDetectTicks(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bus := "kafka://" + cl.ListenAddrs()[0] + "?partitions=3"
+	cfg, err := kafka.ParseURL(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Topics = kafka.Topics{Events: storage.TopicEvents, Signals: storage.TopicSignals, Alerts: storage.TopicAlerts, DeadLetter: storage.TopicDeadLetter}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The only rule: no event but the refused ones yields a signal.
+	rule := writeRule(t, `id: refused-burst
+title: Refused calls
+severity: medium
+log_types: [cloudtrail]
+when: errorCode == "AccessDenied"
+group_by: [userIdentity.arn]
+correlate: {type: count, threshold: 10, window: 5m}
+summary: '{{ userIdentity.arn }} refused'
+`)
+	events, err := kafka.NewProducer(cfg, cfg.Topics.Events, kafka.EventCodec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Close()
+	base := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	event := func(i int, at time.Time, errorCode string) storage.Message[*ingest.Event] {
+		f := map[string]any{"eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances",
+			"userIdentity": map[string]any{"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/build-bot"}}
+		if errorCode != "" {
+			f["errorCode"] = errorCode
+		}
+		ev := &ingest.Event{ID: fmt.Sprintf("ev-%02d", i), Type: "cloudtrail", Time: at, Source: "test", Fields: f}
+		return storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}
+	}
+	var msgs []storage.Message[*ingest.Event]
+	for i := range 12 {
+		msgs = append(msgs, event(i, base.Add(time.Duration(i)*10*time.Second), "AccessDenied"))
+	}
+	msgs = append(msgs, event(99, base.Add(time.Hour), ""))
+	if err := events.Write(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+
+	alerts, err := kafka.NewConsumer(cfg, kafka.Subscription[*detect.Alert]{Topic: cfg.Topics.Alerts, Group: "test", Codec: alertCodec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alerts.Close()
+	roleCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	stderr := &lockedBuffer{}
+	go func() {
+		done <- runDetect(roleCtx, []string{"--bus", bus, "--rules", rule, "--lateness", "1m", "--session-timeout", "1s", "--heartbeat", "100ms"},
+			stdio{out: io.Discard, err: stderr})
+	}()
+	// The alert opens at the threshold and closes, with all twelve
+	// errors, once event time passes its window: only a tick can say so.
+	fctx, fcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer fcancel()
+	for {
+		m, err := alerts.Fetch(fctx)
+		if err != nil {
+			t.Fatalf("no closed alert: %v\n%s", err, stderr.String())
+		}
+		if m.Value.RuleID == "refused-burst" && m.Value.Count == 12 {
+			break
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("detect: %v\n%s", err, stderr.String())
 	}
 }

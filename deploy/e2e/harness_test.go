@@ -307,3 +307,22 @@ func count(t testing.TB, conn ch.Conn, db, query string) uint64 {
 	}
 	return n
 }
+
+// collapsed merges the parts of db.events with OPTIMIZE … FINAL until no
+// duplicate is left (an OPTIMIZE that meets a background merge in progress
+// does nothing), and returns the rows and distinct event IDs.
+func collapsed(t testing.TB, conn ch.Conn, db string) (rows, uniq uint64) {
+	t.Helper()
+	for range 20 {
+		if err := conn.Exec(context.Background(), "OPTIMIZE TABLE "+db+".events FINAL"); err != nil {
+			t.Fatal(err)
+		}
+		rows = count(t, conn, db, "SELECT count() FROM DB.events")
+		uniq = count(t, conn, db, "SELECT uniqExact(event_id) FROM DB.events")
+		if rows == uniq {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return rows, uniq
+}
