@@ -7,6 +7,9 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/ingest"
 )
 
 // TestRunConfigFile runs from a configuration file, then with a flag that
@@ -107,4 +110,35 @@ func TestRunMetrics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// discardSink accepts every row and keeps none.
+type discardSink struct{}
+
+func (discardSink) InsertEvents(context.Context, []*ingest.Event) error { return nil }
+func (discardSink) InsertAlerts(context.Context, []*detect.Alert) error { return nil }
+
+// BenchmarkRunPipeline runs the demo's CloudTrail logs through every stage
+// of vigil run (decode, bus, rules, correlation, batch writers, metrics)
+// into a sink that discards them, so the store's cost is left out.
+func BenchmarkRunPipeline(b *testing.B) {
+	inputs, err := runInputs([]string{"file://../../deploy/demo/cloudtrail"}, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	events := 0
+	for b.Loop() {
+		b.StopTimer() // loading and compiling the rules is not the hot path
+		p, err := newPipeline(pipelineConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.sink = discardSink{}
+		b.StartTimer()
+		if err := p.run(context.Background(), inputs); err != nil {
+			b.Fatal(err)
+		}
+		events += p.events["cloudtrail"]
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
