@@ -20,6 +20,14 @@ go vet ./...
 echo "== go build"
 go build ./...
 
+echo "== tools for the deployment-file tests"
+# docker-compose validates deploy/docker-compose.yml (docker-compose config).
+if ! command -v docker-compose >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1 ||
+		{ apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1; } ||
+		echo "docker-compose could not be installed; its test will say so"
+fi
+
 echo "== services for the integration tests"
 # Each script installs its server when missing, starts it on loopback with
 # data in a temporary directory, and prints its address.
