@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -26,7 +27,10 @@ import (
 //
 // When ctx ends, Run stops fetching, sends the held groups, lets the
 // workers finish within Config.ShutdownTimeout, commits what is done and
-// returns nil. It returns an error when fetching, committing or recording
+// returns nil. When the consumer reports io.EOF (a topic that ends, as the
+// in-process bus does once its producers closed), Run does the same once
+// everything read is delivered or dead-lettered. It returns an error when
+// fetching, committing or recording
 // delivery state fails. Run does not close the consumer.
 func (n *Notifier) Run(ctx context.Context, c storage.Consumer[*detect.Alert]) error {
 	fctx, stopFetch := context.WithCancel(ctx)
@@ -72,6 +76,11 @@ func (n *Notifier) Run(ctx context.Context, c storage.Consumer[*detect.Alert]) e
 			err = w.enqueue(ctx, n.takeDue(false))
 		case <-w.progress:
 		case ferr := <-fetchErr:
+			if errors.Is(ferr, io.EOF) {
+				// A finite topic ended (the in-process bus of vigil
+				// run over files): send what was read, then stop.
+				return n.shutdown(ctx, c, w, pending, nil)
+			}
 			if ctx.Err() == nil {
 				err = fmt.Errorf("fetching alerts: %w", ferr)
 			}
