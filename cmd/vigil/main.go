@@ -58,6 +58,7 @@ func commands() []command {
 		{"ingest", "read sources onto the bus (--bus kafka://…), or print AWS sources' events as NDJSON", runIngestCommand},
 		{"detect", "match rules on vigil.events and correlate vigil.signals, alerts to vigil.alerts (Kafka)", runDetect},
 		{"store", "write vigil.events and vigil.alerts to ClickHouse (Kafka)", runStore},
+		{"notify", "deliver vigil.alerts to on-call destinations (Kafka); notify test --route NAME checks a route", runNotify},
 		{"migrate", "create or upgrade the ClickHouse schema", runMigrate},
 		{"config", "check a configuration file and print the effective configuration, secrets redacted", runConfigCommand},
 	}

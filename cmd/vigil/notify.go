@@ -13,13 +13,13 @@ import (
 	"github.com/vigilsec/vigil/detect/notify"
 )
 
-// runNotify holds the notify subcommands; today: test.
+// runNotify is the notify role on Kafka (vigil notify --bus …), or with
+// the word test, a check of one route's destinations.
 func runNotify(ctx context.Context, args []string, s stdio) error {
-	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprintln(s.err, "usage: vigil notify test --route NAME [--config FILE] [--webhook URL]...")
-		return exitError(2)
+	if len(args) > 0 && args[0] == "test" {
+		return runNotifyTest(ctx, args[1:], s)
 	}
-	return runNotifyTest(ctx, args[1:], s)
+	return runNotifyBus(ctx, args, s)
 }
 
 // runNotifyTest sends a sample alert through one route so an operator can
@@ -30,7 +30,7 @@ func runNotifyTest(ctx context.Context, args []string, s stdio) error {
 	cfgPath := fl.String("config", "", "vigil configuration file (vigil.yaml); its notify section is used")
 	route := fl.String("route", "", "route to send the sample alert through (required)")
 	var webhooks stringList
-	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook (repeatable); adds the route \""+notify.ShortcutRoute+"\"; secret from VIGIL_WEBHOOK_SECRET")
+	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook (repeatable); adds the route \""+notify.ShortcutRoute+"\"; secret from "+webhookSecretEnv)
 	insecure := fl.Bool("webhook-allow-insecure", false, "permit http:// --webhook URLs on loopback")
 	attempts := fl.Int("attempts", 1, "attempts per destination (retries follow the configured backoff)")
 	timeout := fl.Duration("timeout", 30*time.Second, "give up after this long")
@@ -61,7 +61,7 @@ func runNotifyTest(ctx context.Context, args []string, s stdio) error {
 		c = vc.Notify
 	}
 	if len(webhooks) > 0 {
-		if err := c.AddWebhookShortcut(webhooks, "VIGIL_WEBHOOK_SECRET", *insecure); err != nil {
+		if err := c.AddWebhookShortcut(webhooks, webhookSecretEnv, *insecure); err != nil {
 			return err
 		}
 	}

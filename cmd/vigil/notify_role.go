@@ -31,7 +31,7 @@ func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 	bf := addBusFlags(fl)
 	cfgPath := fl.String("config", "", "vigil configuration file (vigil.yaml); its notify section is used")
 	var webhooks stringList
-	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook (repeatable); secret from VIGIL_WEBHOOK_SECRET")
+	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook (repeatable); secret from "+webhookSecretEnv)
 	insecure := fl.Bool("webhook-allow-insecure", false, "permit http:// --webhook URLs on loopback")
 	logPath := fl.String("delivery-log", "vigil-data/deliveries.log", "durable delivery log: which alert reached which destination")
 	fl.Usage = func() {
@@ -57,7 +57,7 @@ func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 		c = vc.Notify
 	}
 	if len(webhooks) > 0 {
-		if err := c.AddWebhookShortcut(webhooks, "VIGIL_WEBHOOK_SECRET", *insecure); err != nil {
+		if err := c.AddWebhookShortcut(webhooks, webhookSecretEnv, *insecure); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/vigilsec/vigil/deploy/demo"
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/detect/correlate"
+	"github.com/vigilsec/vigil/detect/notify"
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/ingest/logtype"
 	"github.com/vigilsec/vigil/storage"
@@ -60,9 +61,12 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	fl.String("flow-format", "", "VPC flow log format for files without a header line; default: the v2 default format")
 	maxShown := fl.Int("show-errors", 20, "how many decode errors and rejected rows to print (all are counted)")
 	lateness := fl.Duration("lateness", 0, "how late an event may arrive and still be correlated; 0: any (correlation waits for the end of the input, so file order does not matter)")
+	var webhooks stringList
+	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook that receives every alert (repeatable); secret from "+webhookSecretEnv+" (whsec_…)")
+	webhookInsecure := fl.Bool("webhook-allow-insecure", false, "permit http:// --webhook URLs on loopback")
 	configPath := addConfigFlags(fl)
 	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil run [--config FILE] [--demo] [--source file://PATH]... [--store URL] [--rules DIR]...")
+		fmt.Fprintln(s.err, "usage: vigil run [--config FILE] [--demo] [--source file://PATH]... [--store URL] [--rules DIR]... [--webhook URL]...")
 		fmt.Fprintln(s.err, "SIGHUP or a change under the rule paths reloads the rules; SIGTERM stops reading and stores what was read.")
 		fl.PrintDefaults()
 	}
@@ -81,6 +85,11 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	cfg, _, err := runConfigOf(fl, *configPath, os.LookupEnv)
 	if err != nil {
 		return err
+	}
+	if len(webhooks) > 0 {
+		if err := cfg.Notify.AddWebhookShortcut(webhooks, webhookSecretEnv, *webhookInsecure); err != nil {
+			return err
+		}
 	}
 	if !strings.HasPrefix(cfg.Bus.URL, "memory://") {
 		return fmt.Errorf("bus.url %s: vigil run uses the in-process bus (memory://); Kafka is for the role commands", cfg.Bus.URL)
@@ -122,6 +131,15 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 		return err
 	}
 	p.sink, p.out, p.errw, p.format, p.maxShown = st, s.out, s.err, *format, *maxShown
+	notifier, closeLog, err := runNotifier(cfg.Notify, st, log)
+	if err != nil {
+		return errors.Join(err, st.Close())
+	}
+	defer closeLog()
+	if notifier != nil {
+		p.notifier = notifier
+		metrics.WatchNotifier(notifier.Stats)
+	}
 	stopServer, err := serveOps(ctx, cfg.Listen, p, st, log)
 	if err != nil {
 		return errors.Join(err, st.Close())
@@ -212,6 +230,7 @@ type pipeline struct {
 	correlator *correlate.Correlator // written by the detect stage only
 	decoders   map[string]ingest.Decoder
 	sink       storage.Sink
+	notifier   *notify.Notifier // nil: no route configured
 	out        io.Writer
 	errw       io.Writer
 	format     string // text, json or none
@@ -403,6 +422,17 @@ func (p *pipeline) run(ctx context.Context, inputs []input) error {
 		return err
 	})
 	stage("print", func() error { return p.print(drainCtx, withLag(p, printAl, &alCount, storage.TopicAlerts, "print")) })
+	if p.notifier != nil {
+		notifyAl, err := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "notify")
+		if err != nil {
+			stopIngest()
+			wg.Wait()
+			return err
+		}
+		stage("notify", func() error {
+			return p.notifier.Run(drainCtx, withLag(p, notifyAl, &alCount, storage.TopicAlerts, "notify"))
+		})
+	}
 	wg.Wait()
 	return firstErr
 }
