@@ -1,10 +1,15 @@
 // Command vigil is a security detection pipeline for AWS and Kubernetes
 // logs. One binary holds every role; each role is a subcommand.
 //
+//	vigil run [--config FILE] [--demo] [--source URL]... [--store URL] [--webhook URL]...
 //	vigil replay [--format text|json] [--rules DIR]... [--type T] PATH...
 //	vigil test [--strict] [PATH...]
 //	vigil lint [PATH...]
-//	vigil run [--config FILE] [--demo] [--source file://PATH]...
+//	vigil query [--store URL] [--format table|json] SQL
+//	vigil ingest [--bus kafka://…] --source URL... [--since T] [--until T]
+//	vigil detect|store|notify --bus kafka://… [--store URL]
+//	vigil notify test --route NAME [--config FILE]
+//	vigil migrate --store clickhouse://…
 //	vigil config check [--config FILE]
 //
 // See README.md for the whole picture.
