@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
-
-	"github.com/vigilsec/vigil/cmd/vigil/config"
 
 	"github.com/vigilsec/vigil/detect/notify"
 )
@@ -49,21 +46,9 @@ func runNotifyTest(ctx context.Context, args []string, s stdio) error {
 	if *attempts < 1 {
 		return errors.New("--attempts must be at least 1")
 	}
-	var c notify.Config
-	if *cfgPath != "" {
-		vc, err := config.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		if _, err := vc.ApplyEnv(os.LookupEnv); err != nil {
-			return err
-		}
-		c = vc.Notify
-	}
-	if len(webhooks) > 0 {
-		if err := c.AddWebhookShortcut(webhooks, webhookSecretEnv, *insecure); err != nil {
-			return err
-		}
+	c, err := notifyConfigOf(*cfgPath, webhooks, *insecure)
+	if err != nil {
+		return err
 	}
 	c.Retry.MaxAttempts = *attempts
 	c.Logger = slog.New(slog.NewTextHandler(s.err, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/goccy/go-json"
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/vigilsec/vigil/cmd/vigil/config"
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/detect/notify"
 	"github.com/vigilsec/vigil/storage"
@@ -45,21 +43,9 @@ func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 		fl.Usage()
 		return exitError(2)
 	}
-	var c notify.Config
-	if *cfgPath != "" {
-		vc, err := config.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		if _, err := vc.ApplyEnv(os.LookupEnv); err != nil {
-			return err
-		}
-		c = vc.Notify
-	}
-	if len(webhooks) > 0 {
-		if err := c.AddWebhookShortcut(webhooks, webhookSecretEnv, *insecure); err != nil {
-			return err
-		}
+	c, err := notifyConfigOf(*cfgPath, webhooks, *insecure)
+	if err != nil {
+		return err
 	}
 	cfg, err := bf.config(ctx, s.err)
 	if err != nil {

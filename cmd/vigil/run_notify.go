@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/vigilsec/vigil/cmd/vigil/config"
+
 	"github.com/vigilsec/vigil/detect/notify"
 )
 
@@ -46,4 +48,27 @@ func runNotifier(c notify.Config, st store, log *slog.Logger) (n *notify.Notifie
 		return nil, nil, errors.Join(fmt.Errorf("notify: %w", err), close())
 	}
 	return n, close, nil
+}
+
+// notifyConfigOf returns the notify section of the configuration file at
+// path (none when empty), with the VIGIL_* variables applied, and the
+// --webhook shortcut route added when webhooks are given.
+func notifyConfigOf(path string, webhooks []string, allowInsecure bool) (notify.Config, error) {
+	var c notify.Config
+	if path != "" {
+		vc, err := config.Load(path)
+		if err != nil {
+			return c, err
+		}
+		if _, err := vc.ApplyEnv(os.LookupEnv); err != nil {
+			return c, err
+		}
+		c = vc.Notify
+	}
+	if len(webhooks) > 0 {
+		if err := c.AddWebhookShortcut(webhooks, webhookSecretEnv, allowInsecure); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
 }
