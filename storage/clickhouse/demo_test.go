@@ -85,9 +85,7 @@ func TestDemoReplayIdempotent(t *testing.T) {
 	if n := count(t, s, "SELECT count() FROM events"); n != 2*uint64(len(evs)) {
 		t.Logf("%d rows before merging (parts may already have merged)", n)
 	}
-	if err := s.conn.Exec(t.Context(), "OPTIMIZE TABLE events FINAL"); err != nil {
-		t.Fatal(err)
-	}
+	optimizeFinal(t, s, "events", "event_id")
 	if n := count(t, s, "SELECT count() FROM events"); n != uint64(len(ids)) {
 		t.Fatalf("%d rows after OPTIMIZE FINAL, want one per distinct event ID (%d)", n, len(ids))
 	}

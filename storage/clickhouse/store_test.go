@@ -78,11 +78,8 @@ func TestReplayCollapses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, table := range []string{storage.EventsTable, storage.AlertsTable} {
-		if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	optimizeFinal(t, s, storage.EventsTable, "event_id")
+	optimizeFinal(t, s, storage.AlertsTable, "alert_id")
 	if n := count(t, s, "SELECT count() FROM events"); n != uint64(len(evs)) {
 		t.Errorf("events: %d rows after OPTIMIZE FINAL, want %d", n, len(evs))
 	}
