@@ -215,19 +215,12 @@ func (b *busIngest) file(ctx context.Context, decoders map[string]ingest.Decoder
 		return nil
 	}
 	defer f.Close()
-	plain, err := ingest.Open(f, ingest.Limits{})
+	typ, body, err := logtype.Prepare(f, ingest.Limits{}, "")
+	if errors.Is(err, logtype.ErrEmpty) {
+		err = logtype.ErrUnknownType
+	}
 	if err != nil {
 		fmt.Fprintf(b.errw, "ingest: %s: %v\n", name, err)
-		return nil
-	}
-	head, body, err := logtype.Peek(plain)
-	if err != nil {
-		fmt.Fprintf(b.errw, "ingest: %s: %v\n", name, err)
-		return nil
-	}
-	typ := logtype.Detect(head)
-	if typ == "" {
-		fmt.Fprintf(b.errw, "ingest: %s: cannot detect the log type\n", name)
 		return nil
 	}
 	buf := make([]*ingest.Event, 0, busBatch)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -145,25 +146,15 @@ func (r *replayer) file(ctx context.Context, path string) error {
 	} else {
 		rc = r.stdin
 	}
-	plain, err := ingest.Open(rc, ingest.Limits{})
-	if err != nil {
-		r.inputFailed(fmt.Errorf("%s: %w", src, err))
+	typ, body, err := logtype.Prepare(rc, ingest.Limits{}, r.typ)
+	switch {
+	case errors.Is(err, logtype.ErrEmpty):
+		return nil // an empty file holds no events
+	case errors.Is(err, logtype.ErrUnknownType):
+		r.inputFailed(fmt.Errorf("%s: %w; give --type", src, err))
 		return nil
-	}
-	head, body, err := logtype.Peek(plain)
-	if err != nil {
+	case err != nil:
 		r.inputFailed(fmt.Errorf("%s: %w", src, err))
-		return nil
-	}
-	typ := r.typ
-	if typ == "" {
-		typ = logtype.Detect(head)
-	}
-	if typ == "" {
-		if len(strings.TrimSpace(string(head))) == 0 {
-			return nil // an empty file holds no events
-		}
-		r.inputFailed(fmt.Errorf("%s: cannot detect the log type; give --type", src))
 		return nil
 	}
 	h := ingest.Handler{

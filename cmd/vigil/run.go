@@ -482,21 +482,12 @@ func (p *pipeline) decode(ctx context.Context, in input, emit func(*ingest.Event
 		return nil
 	}
 	defer rc.Close()
-	plain, err := ingest.Open(rc, p.rc.limits)
-	if err != nil {
-		p.inputFailed(in, fmt.Errorf("%s: %w", in.name, err))
+	typ, body, err := logtype.Prepare(rc, p.rc.limits, "")
+	switch {
+	case errors.Is(err, logtype.ErrEmpty):
 		return nil
-	}
-	head, body, err := logtype.Peek(plain)
-	if err != nil {
+	case err != nil:
 		p.inputFailed(in, fmt.Errorf("%s: %w", in.name, err))
-		return nil
-	}
-	typ := logtype.Detect(head)
-	if typ == "" {
-		if len(strings.TrimSpace(string(head))) > 0 {
-			p.inputFailed(in, fmt.Errorf("%s: cannot detect the log type", in.name))
-		}
 		return nil
 	}
 	var emitErr error

@@ -4,6 +4,8 @@ package logtype
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
@@ -87,4 +89,39 @@ func Peek(r io.Reader) ([]byte, io.Reader, error) {
 		return nil, nil, err
 	}
 	return head, br, nil
+}
+
+// Errors of Prepare.
+var (
+	// ErrEmpty is returned for a stream that holds nothing but white space.
+	ErrEmpty = errors.New("empty input")
+	// ErrUnknownType is returned when no decoder recognises the stream.
+	ErrUnknownType = errors.New("cannot detect the log type")
+)
+
+// Prepare readies one input for decoding: it decompresses r when it is
+// gzip (ingest.Open, capped by lim) and tells its log type, typ when given,
+// else detected from the first bytes. It returns the type and a reader of
+// the whole decompressed stream, ErrEmpty for a blank stream whose type
+// was not given, ErrUnknownType when no decoder recognises it, or the
+// error of decompressing or reading the head.
+func Prepare(r io.Reader, lim ingest.Limits, typ string) (string, io.Reader, error) {
+	plain, err := ingest.Open(r, lim)
+	if err != nil {
+		return "", nil, err
+	}
+	head, body, err := Peek(plain)
+	if err != nil {
+		return "", nil, err
+	}
+	if typ != "" {
+		return typ, body, nil
+	}
+	if typ = Detect(head); typ == "" {
+		if len(bytes.TrimSpace(head)) == 0 {
+			return "", nil, ErrEmpty
+		}
+		return "", nil, ErrUnknownType
+	}
+	return typ, body, nil
 }
