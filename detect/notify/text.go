@@ -34,16 +34,17 @@ func clean(s string) string {
 			i += size + csiLen(s[i+size:])
 			continue
 		case r == '\n' || r == '\t' || r == '\r':
-			b.WriteByte(' ')
-		case r == utf8.RuneError && size == 1:
-			b.WriteRune(utf8.RuneError)
+			r = ' '
 		case unicode.IsControl(r), isBidi(r):
-		default:
-			if b.Len()+size > maxText {
-				return b.String()
-			}
-			b.WriteRune(r)
+			i += size
+			continue
 		}
+		// Every rune written counts against the cap, replacements included
+		// (an invalid byte becomes the 3-byte U+FFFD).
+		if b.Len()+utf8.RuneLen(r) > maxText {
+			return b.String()
+		}
+		b.WriteRune(r)
 		i += size
 	}
 	return b.String()
