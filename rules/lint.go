@@ -11,12 +11,14 @@ import (
 
 // Lint returns warnings about the rules of a loaded set: field names that
 // no log type of the rule has (in when, suppress.key, group_by and the
-// summary), and costly or redundant regular expressions. Lint reports
-// warnings only; Load reports the errors.
+// summary), costly or redundant regular expressions, and a mode that has
+// no effect because the rule is disabled. Lint reports warnings only; Load
+// reports the errors.
 func Lint(set *Set) Diagnostics {
 	var d diags
 	for _, r := range set.Rules {
 		lintFields(&d, r)
+		lintMode(&d, r)
 		if r.program != nil {
 			lintRegexps(&d, r, r.program.Node())
 		}
@@ -25,6 +27,14 @@ func Lint(set *Set) Diagnostics {
 		return cmp.Or(strings.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})
 	return d.list
+}
+
+// lintMode warns about mode: staging on a rule with enabled: false, which
+// is not evaluated at all: the author probably meant one or the other.
+func lintMode(d *diags, r *Rule) {
+	if pos, set := r.keyPos["mode"]; set && !r.Enabled && r.Mode == ModeStaging {
+		d.warnf(pos, "rule %s: mode: staging has no effect while enabled is false (the rule is not evaluated); remove one of them", r.ID)
+	}
 }
 
 // lintFields warns about each path not known to any of the rule's log

@@ -425,7 +425,7 @@ func (fp *fileParser) required(n *yaml.Node, what string, m map[string]entry, na
 }
 
 var ruleKeys = []string{"id", "title", "description", "severity", "log_types", "when", "enabled",
-	"suppress", "group_by", "summary", "tags", "runbook", "references", "version", "correlate", "tests"}
+	"mode", "suppress", "group_by", "summary", "tags", "runbook", "references", "version", "correlate", "tests"}
 
 func (fp *fileParser) rule(n *yaml.Node) {
 	m, _ := fp.mapping(n, "rule", ruleKeys...)
@@ -443,7 +443,7 @@ func (fp *fileParser) rule(n *yaml.Node) {
 		fp.errorf(e.key, "suppress: a correlation rule folds its matches by itself; remove suppress")
 		ok = false
 	}
-	r := &Rule{Enabled: true, Version: 1, Pos: fp.pos(n), fsys: fp.l.fsys, path: fp.name, keyPos: map[string]Pos{}}
+	r := &Rule{Enabled: true, Mode: ModeEnabled, Version: 1, Pos: fp.pos(n), fsys: fp.l.fsys, path: fp.name, keyPos: map[string]Pos{}}
 	what := "rule"
 	if e, has := m["id"]; has {
 		id, good := fp.str(e)
@@ -522,6 +522,14 @@ func (fp *fileParser) rule(n *yaml.Node) {
 	}
 	if e, has := m["enabled"]; has {
 		if r.Enabled, good = fp.boolean(e); !good {
+			ok = false
+		}
+	}
+	if e, has := m["mode"]; has {
+		if r.Mode, good = fp.str(e); !good {
+			ok = false
+		} else if !slices.Contains(Modes, r.Mode) {
+			fp.errorf(e.val, "mode: %q is not one of %s", r.Mode, strings.Join(Modes, ", "))
 			ok = false
 		}
 	}

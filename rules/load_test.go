@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ func TestLoadErrors(t *testing.T) {
 			`bad/wrong_types.yaml:6:10: enabled: expected true or false, got a string`,
 			`bad/wrong_types.yaml:7:10: version: expected an integer, got a string`,
 			`bad/wrong_types.yaml:8:12: tags: expected a string item, got a mapping`,
+			`bad/wrong_types.yaml:9:7: mode: expected a string, got a boolean`,
 		}},
 		{"bad/bad_values.yaml", []string{
 			`bad/bad_values.yaml:1:5: id: "Bad_ID" must match ^[a-z0-9][a-z0-9-]*$`,
@@ -32,6 +34,7 @@ func TestLoadErrors(t *testing.T) {
 			`bad/bad_values.yaml:6:44: suppress.for: invalid duration "5x" (use e.g. 30s, 15m, 1h, 2d)`,
 			`bad/bad_values.yaml:7:12: group_by: "user identity" is not a field path (names joined by dots)`,
 			`bad/bad_values.yaml:8:10: summary: unclosed {{`,
+			`bad/bad_values.yaml:9:7: mode: "stage" is not one of enabled, staging`,
 		}},
 		{"bad/duplicate.yaml", []string{
 			`bad/duplicate.yaml:7:5: id: duplicate rule id "aws-dup" (first defined at bad/duplicate.yaml:1:5)`,
@@ -139,6 +142,28 @@ func TestLoadValid(t *testing.T) {
 	ports := set.Lists["miner_ports"]
 	if strings.Join(ports.Items, ",") != "3333,4444,14444" || !ports.Contains("4444") {
 		t.Errorf("list file items %q", ports.Items)
+	}
+}
+
+func TestLoadMode(t *testing.T) {
+	const rule = "id: %s\ntitle: T\nseverity: low\nlog_types: [cloudtrail]\nwhen: eventName == \"X\"\n"
+	fsys := fstest.MapFS{
+		"default.yaml": {Data: []byte(fmt.Sprintf(rule, "r-default"))},
+		"enabled.yaml": {Data: []byte(fmt.Sprintf(rule, "r-enabled") + "mode: enabled\n")},
+		"staging.yaml": {Data: []byte(fmt.Sprintf(rule, "r-staging") + "mode: staging\n")},
+		"off.yaml":     {Data: []byte(fmt.Sprintf(rule, "r-off") + "mode: staging\nenabled: false\n")},
+	}
+	set, err := Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"r-default": ModeEnabled, "r-enabled": ModeEnabled, "r-staging": ModeStaging, "r-off": ModeStaging} {
+		if r := set.Rule(id); r == nil || r.Mode != want {
+			t.Errorf("rule %s: mode %+v, want %q", id, r, want)
+		}
+	}
+	if r := set.Rule("r-off"); r.Enabled {
+		t.Error("r-off: enabled: false not read beside mode")
 	}
 }
 

@@ -19,6 +19,20 @@ const (
 // Severities lists the valid severities in ascending order.
 var Severities = []string{SeverityInfo, SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}
 
+// Modes of a rule, the values of its mode key.
+const (
+	// ModeEnabled rules are evaluated, and their alerts stored and
+	// notified. It is the default.
+	ModeEnabled = "enabled"
+	// ModeStaging rules are evaluated and their alerts stored (marked
+	// staging), but never notified: for trying a new rule on live data
+	// before it pages anyone.
+	ModeStaging = "staging"
+)
+
+// Modes lists the valid modes, the default first.
+var Modes = []string{ModeEnabled, ModeStaging}
+
 // Rule is one detection rule, as loaded from a rule file and compiled.
 type Rule struct {
 	ID          string
@@ -27,8 +41,12 @@ type Rule struct {
 	Severity    string
 	LogTypes    []string
 	When        string
-	// Enabled is true unless the file says enabled: false.
+	// Enabled is true unless the file says enabled: false. A disabled
+	// rule is not evaluated at all, whatever its Mode.
 	Enabled bool
+	// Mode is ModeEnabled unless the file says mode: staging; the alerts
+	// of a staging rule are stored but not notified.
+	Mode string
 	// Suppress is nil when the rule has no suppress block.
 	Suppress *Suppress
 	// GroupBy are the field paths forming an alert's group key. When the
