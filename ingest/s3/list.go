@@ -64,6 +64,12 @@ type Config struct {
 	// day it falls in unless it is midnight) are read once, then Next
 	// returns io.EOF. Default: follow new deliveries forever.
 	Until time.Time
+	// Once makes the source finite without a window of its own: it lists
+	// once, up to today, reads every object not yet done, then Next
+	// returns io.EOF. It keeps the following checkpoint (CheckpointKey
+	// without a backfill suffix), so a later run, once or following, goes
+	// on from there. vigil run reads listings this way. Default false.
+	Once bool
 	// Lookback is how far back late or back-filled deliveries are looked
 	// for: days that ended less than Lookback ago are listed again on every
 	// poll and their objects remembered by key. Default 24h.
@@ -241,7 +247,8 @@ func (s *Source) save(ctx context.Context) error {
 	return s.cfg.Checkpoints.Save(ctx, s.cfg.CheckpointKey, b)
 }
 
-// run lists and reads until ctx ends or, with Until, the window is read.
+// run lists and reads until ctx ends or, with Until or Once, the window
+// is read.
 func (s *Source) run(ctx context.Context) {
 	defer close(s.done)
 	defer close(s.batches)
@@ -253,7 +260,7 @@ func (s *Source) run(ctx context.Context) {
 			case <-ctx.Done():
 			}
 		}
-		if ctx.Err() != nil || (err == nil && !s.cfg.Until.IsZero()) {
+		if ctx.Err() != nil || (err == nil && (!s.cfg.Until.IsZero() || s.cfg.Once)) {
 			return
 		}
 		select {

@@ -325,6 +325,45 @@ func TestListingFollows(t *testing.T) {
 	}
 }
 
+// Once, the source reads what is there and ends, under the following
+// checkpoint: a second pass reads only a delivery added in between.
+func TestListingOnce(t *testing.T) {
+	c, bucket, _ := testBucket(t)
+	b, _ := ctFile("first", 2, "2026-03-15T10:01:00Z")
+	put(t, c, bucket, ctLeaf+"2026/03/15/111122223333_CloudTrail_eu-west-1_20260315T1000Z_o1.json.gz", gz(b))
+	decs, err := logtype.Decoders(logtype.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := checkpoint.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := func() []string {
+		src, err := New(context.Background(), Config{Bucket: bucket, Prefix: "AWSLogs/", Client: c,
+			Decoder: decs[ingest.TypeCloudTrail], LogType: ingest.TypeCloudTrail, Checkpoints: cp, Once: true,
+			Now: func() time.Time { return time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		col := &collector{}
+		col.drain(t, src, 0) // returns at io.EOF
+		return sorted(col.ids)
+	}
+	if got := pass(); !slices.Equal(got, []string{"first-0", "first-1"}) {
+		t.Errorf("first pass read %v", got)
+	}
+	b, _ = ctFile("second", 1, "2026-03-15T11:01:00Z")
+	put(t, c, bucket, ctLeaf+"2026/03/15/111122223333_CloudTrail_eu-west-1_20260315T1100Z_o2.json.gz", gz(b))
+	if got := pass(); !slices.Equal(got, []string{"second-0"}) {
+		t.Errorf("second pass read %v, want only the new delivery", got)
+	}
+	if got := pass(); len(got) != 0 {
+		t.Errorf("third pass read %v, want nothing", got)
+	}
+}
+
 // A vpcflow source opened by URL reads the flow log deliveries of the same
 // layout and skips the CloudTrail folders.
 func TestOpenVPCFlow(t *testing.T) {

@@ -28,6 +28,10 @@ type Options struct {
 	Checkpoints checkpoint.Store
 	// Since and Until bound a backfill; see Config.
 	Since, Until time.Time
+	// Once makes a listing (s3://) read what the prefix holds now, once,
+	// then end; see Config.Once. SQS and CloudWatch sources ignore it.
+	// Default false: follow new deliveries.
+	Once bool
 	// Limits caps record and decompressed sizes.
 	Limits ingest.Limits
 	// Bad receives malformed records and damaged objects.
@@ -66,6 +70,7 @@ func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
 		CheckpointKey: "s3://" + u.Host + u.Path + "?type=" + typ + BackfillKey(o.Since, o.Until),
 		Since:         o.Since,
 		Until:         o.Until,
+		Once:          o.Once,
 		Bad:           o.Bad,
 		Logger:        o.Logger,
 	}
