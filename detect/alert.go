@@ -30,6 +30,23 @@ type Alert struct {
 	Tags        []string `json:"tags"`
 	LogType     string   `json:"log_type"`
 	RuleVersion int      `json:"rule_version"`
+	// Mode is rules.ModeStaging for an alert of a staging rule, which is
+	// stored but not notified, and empty for an enabled rule's alert (so
+	// the JSON of ordinary alerts is unchanged).
+	Mode string `json:"mode,omitempty"`
+}
+
+// Staging reports whether the alert comes from a rule in mode: staging:
+// it is stored and shown, never notified.
+func (a *Alert) Staging() bool { return a.Mode == rules.ModeStaging }
+
+// AlertMode is the Alert.Mode of r's alerts: rules.ModeStaging for a
+// staging rule, empty otherwise.
+func AlertMode(r *rules.Rule) string {
+	if r.Mode == rules.ModeStaging {
+		return rules.ModeStaging
+	}
+	return ""
 }
 
 // newAlert opens an alert for a match of r on ev.
@@ -50,6 +67,7 @@ func newAlert(r *rules.Rule, ev *ingest.Event) *Alert {
 		Tags:        slices.Clone(r.Tags),
 		LogType:     ev.Type,
 		RuleVersion: r.Version,
+		Mode:        AlertMode(r),
 	}
 }
 

@@ -62,7 +62,18 @@ type Matcher struct {
 	events  atomic.Uint64
 	evicted atomic.Uint64
 	dropped atomic.Uint64 // signals beyond MaxPendingSignals
+
+	timeMask uint64 // an evaluation n is timed when (n-1)&timeMask == 0
 }
+
+// EvalSampleEvery is how often the matcher times a rule's evaluation: the
+// first and then every 64th evaluation of each rule is timed, and its
+// duration counted 64 times in RuleStats.EvalTime, an estimate. Timing
+// every evaluation (two clock reads, about 40ns) added 12 to 15% to the
+// match time per event of BenchmarkEvalTiming (about 3µs per event over
+// rules shaped like the built-in pack); timing one in 64 is within the
+// noise of the same run.
+const EvalSampleEvery = 64
 
 // ruleState is a rule and its counters.
 type ruleState struct {
@@ -72,6 +83,9 @@ type ruleState struct {
 	matches atomic.Uint64
 	errors  atomic.Uint64
 	lastErr atomic.Pointer[string]
+	// evalNanos is the estimated evaluation time: each timed evaluation
+	// counted EvalSampleEvery times.
+	evalNanos atomic.Uint64
 }
 
 // typeIndex holds the rules of one log type.
@@ -98,7 +112,7 @@ type openAlert struct {
 // New returns a matcher of the enabled rules among rs; disabled rules are
 // left out. Every rule must come from a successful rules.Load.
 func New(rs []*rules.Rule, c Config) (*Matcher, error) {
-	m := &Matcher{cfg: c, types: map[string]*typeIndex{}, open: map[openKey]*openAlert{}}
+	m := &Matcher{cfg: c, types: map[string]*typeIndex{}, open: map[openKey]*openAlert{}, timeMask: EvalSampleEvery - 1}
 	seen := map[string]bool{}
 	for _, r := range rs {
 		if !r.Enabled {
@@ -191,10 +205,18 @@ func (m *Matcher) Match(ev *ingest.Event) []*Alert {
 	return out
 }
 
-// eval evaluates one rule, counting the outcome.
+// eval evaluates one rule, counting the outcome, and times a sample of
+// the evaluations (see EvalSampleEvery).
 func (m *Matcher) eval(st *ruleState, ev *ingest.Event) bool {
-	st.evals.Add(1)
+	var start time.Time
+	timed := (st.evals.Add(1)-1)&m.timeMask == 0
+	if timed {
+		start = time.Now()
+	}
 	ok, err := st.rule.Eval(ev.Fields)
+	if timed {
+		st.evalNanos.Add(uint64(time.Since(start)) * (m.timeMask + 1))
+	}
 	if err != nil {
 		st.fail(err)
 		return false
@@ -280,6 +302,10 @@ type RuleStats struct {
 	Evals   uint64 // evaluations
 	Matches uint64 // evaluations that returned true
 	Errors  uint64 // evaluations that failed
+	// EvalTime estimates the time spent evaluating the rule: a sample of
+	// the evaluations is timed (one in EvalSampleEvery), each counted for
+	// the evaluations it stands for. It only grows.
+	EvalTime time.Duration
 	// LastError is the message of the latest failed evaluation.
 	LastError string
 }
@@ -298,7 +324,8 @@ type Stats struct {
 func (m *Matcher) Stats() Stats {
 	s := Stats{Events: m.events.Load(), Evicted: m.evicted.Load(), DroppedSignals: m.dropped.Load(), Rules: make([]RuleStats, len(m.rules))}
 	for i, st := range m.rules {
-		rs := RuleStats{ID: st.rule.ID, Evals: st.evals.Load(), Matches: st.matches.Load(), Errors: st.errors.Load()}
+		rs := RuleStats{ID: st.rule.ID, Evals: st.evals.Load(), Matches: st.matches.Load(), Errors: st.errors.Load(),
+			EvalTime: time.Duration(st.evalNanos.Load())}
 		if p := st.lastErr.Load(); p != nil {
 			rs.LastError = *p
 		}

@@ -1,0 +1,46 @@
+package detect
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestAlertMode checks that the alerts of a staging rule carry its mode,
+// whether they open at once or close after suppression, and that an
+// enabled rule's alerts (and their JSON) have none.
+func TestAlertMode(t *testing.T) {
+	rs := loadRules(t,
+		rule("live", "cloudtrail", `eventName == "X"`),
+		rule("trial", "cloudtrail", `eventName == "X"`, "mode: staging"),
+		rule("trial-folded", "cloudtrail", `eventName == "X"`, "mode: staging", "suppress: {key: [eventName], for: 1h}"),
+	)
+	m, err := New(rs, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := m.Match(event("e1", "cloudtrail", 0, map[string]any{"eventName": "X"}))
+	m.Match(event("e2", "cloudtrail", 1, map[string]any{"eventName": "X"}))
+	closed := m.Flush()
+	want := map[string]string{"live": "", "trial": "staging", "trial-folded": "staging"}
+	if len(opened) != 3 {
+		t.Fatalf("opened %v, want the three rules", ruleIDs(opened))
+	}
+	for _, as := range [][]*Alert{opened, closed} {
+		for _, a := range as {
+			if a.Mode != want[a.RuleID] || a.Staging() != (want[a.RuleID] == "staging") {
+				t.Errorf("alert of %s: mode %q, Staging() %v; want %q", a.RuleID, a.Mode, a.Staging(), want[a.RuleID])
+			}
+			b, err := json.Marshal(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if has := strings.Contains(string(b), `"mode":"staging"`); has != a.Staging() {
+				t.Errorf("alert of %s: JSON %s", a.RuleID, b)
+			}
+			if a.RuleID == "live" && strings.Contains(string(b), `"mode"`) {
+				t.Errorf("an enabled rule's alert names a mode: %s", b)
+			}
+		}
+	}
+}
