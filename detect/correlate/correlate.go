@@ -311,6 +311,7 @@ func (rc *ruleCorr) newAlert(s *detect.Signal, evs []evRef, count int) *detect.A
 		Tags:        slices.Clone(r.Tags),
 		LogType:     s.LogType,
 		RuleVersion: r.Version,
+		Mode:        detect.AlertMode(r),
 	}
 }
 
