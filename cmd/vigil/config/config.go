@@ -34,6 +34,10 @@ type Config struct {
 	// Sources are the inputs, as URLs: file://PATH, s3://bucket/prefix?type=T,
 	// sqs://queue-url, cloudwatch://log-group?type=T. Default: none.
 	Sources []string `yaml:"sources"`
+	// Checkpoints is the directory where vigil run keeps the checkpoints
+	// of its s3:// and cloudwatch:// sources (sqs:// needs none). Default
+	// vigil-data/checkpoints.
+	Checkpoints string `yaml:"checkpoints"`
 	// Bus connects the stages.
 	Bus Bus `yaml:"bus"`
 	// Store holds events and alerts.
@@ -235,7 +239,7 @@ func (c *Config) Validate() error {
 			bad(key, "not a URL: %v", err)
 			continue
 		}
-		if !slices.Contains([]string{"file", "s3", "sqs", "cloudwatch"}, u.Scheme) {
+		if !slices.Contains([]string{"file", "s3", "sqs", "sqs+https", "sqs+http", "cloudwatch"}, u.Scheme) {
 			bad(key, "scheme %q: want file, s3, sqs or cloudwatch", u.Scheme)
 		}
 		if _, ok := u.User.Password(); ok {
