@@ -49,6 +49,10 @@ type Stats struct {
 	// Duplicates counts (alert, destination) pairs skipped because they
 	// were delivered before.
 	Duplicates int64
+	// SkippedStaging counts alerts of staging rules (rules with mode:
+	// staging), which are never routed nor sent; an alert reported again
+	// as it grows or closes is counted each time.
+	SkippedStaging int64
 }
 
 // Notifier routes alerts and delivers them to destinations.
@@ -61,7 +65,7 @@ type Notifier struct {
 	mu       sync.Mutex
 	groups   map[groupID]*group
 	summary  []summaryTemplate
-	stats    struct{ delivered, failed, dead, dups atomic.Int64 }
+	stats    struct{ delivered, failed, dead, dups, staging atomic.Int64 }
 	sampleID func() string
 }
 
@@ -283,7 +287,7 @@ func randomID() string {
 // Stats returns the outcome counters.
 func (n *Notifier) Stats() Stats {
 	return Stats{Delivered: n.stats.delivered.Load(), Failed: n.stats.failed.Load(),
-		DeadLettered: n.stats.dead.Load(), Duplicates: n.stats.dups.Load()}
+		DeadLettered: n.stats.dead.Load(), Duplicates: n.stats.dups.Load(), SkippedStaging: n.stats.staging.Load()}
 }
 
 // match returns the routes an alert goes to.
@@ -308,7 +312,9 @@ func (n *Notifier) match(a *detect.Alert) []*route {
 	return out
 }
 
-// Deliver routes an alert and delivers it. Destinations of ungrouped
+// Deliver routes an alert and delivers it. An alert of a staging rule
+// (detect.Alert.Staging) is not sent anywhere, only counted in
+// Stats.SkippedStaging. Destinations of ungrouped
 // routes are sent to at once, concurrently, and Deliver returns when each
 // is delivered or dead-lettered; alerts for routes with a grouping window
 // are held until the window ends and are sent by Run or by Flush. An alert
@@ -343,8 +349,13 @@ func (j job) finish(err error) {
 }
 
 // route returns the jobs to do at once for a, and holds it in the groups
-// of routes with a window.
+// of routes with a window. A staging rule's alert has no jobs: it is
+// stored, never notified.
 func (n *Notifier) route(a *detect.Alert, t *ticket) []job {
+	if a.Staging() {
+		n.stats.staging.Add(1)
+		return nil
+	}
 	a = cleanAlert(a)
 	var jobs []job
 	seen := map[*dest]bool{}
