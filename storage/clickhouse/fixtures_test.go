@@ -7,6 +7,7 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/rules"
 )
 
 // The story of the fixtures, in the shape of the demo logs (deploy/demo):
@@ -107,6 +108,9 @@ func demoAlerts() []*detect.Alert {
 	miner := alert("vpcflow-miner-pool-port-egress", "high", "srcaddr=10.0.12.34", "09:51:31", "10:18:09", flowID(2), flowID(4))
 	miner.LogType = ingest.TypeVPCFlow
 	miner.Tags = []string{"attack.t1496"}
+	// A rule on trial (mode: staging): stored, never notified.
+	regions := alert("aws-new-region-used", "medium", "userIdentity.arn="+rootARN, "09:44:00", "09:45:12", "ct-12", "ct-13")
+	regions.Mode = rules.ModeStaging
 	return []*detect.Alert{
 		alert("aws-console-login-failed", "low", "userIdentity.arn="+rootARN, "09:12:03", "09:12:41", "ct-03", "ct-04"),
 		alert("aws-root-account-usage", "high", "recipientAccountId="+account, "09:13:27", "09:45:12",
@@ -114,5 +118,6 @@ func demoAlerts() []*detect.Alert {
 		alert("aws-iam-admin-policy-attached", "high", "userIdentity.arn="+rootARN, "09:16:11", "09:16:11", "ct-08"),
 		alert("aws-cloudtrail-logging-stopped", "critical", "userIdentity.arn="+rootARN, "09:19:40", "09:19:40", "ct-09"),
 		miner,
+		regions,
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/batch"
 )
@@ -19,7 +20,7 @@ const (
 	insertEvents = "INSERT INTO " + storage.EventsTable + ` (event_id, event_time, ingest_time, log_type, source,
  account, region, actor, action, target, src_ip, dst_ip, src_port, dst_port, protocol, outcome, user_agent, raw)`
 	insertAlerts = "INSERT INTO " + storage.AlertsTable + ` (alert_id, rule_id, title, severity, summary, group_key,
- first_time, last_time, count, event_ids, tags, rule_version, log_type, created_time)`
+ first_time, last_time, count, event_ids, tags, rule_version, log_type, created_time, mode)`
 )
 
 // The range of ClickHouse's DateTime.
@@ -115,6 +116,7 @@ func (s *Store) InsertAlerts(ctx context.Context, alerts []*detect.Alert) error 
 	var (
 		ids, ruleIDs, titles, severities   = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		summaries, groupKeys, logTypes     = make([]string, n), make([]string, n), make([]string, n)
+		modes                              = make([]string, n)
 		firstTimes, lastTimes, createTimes = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
 		counts                             = make([]uint64, n)
 		eventIDs, tags                     = make([][]string, n), make([][]string, n)
@@ -130,9 +132,19 @@ func (s *Store) InsertAlerts(ctx context.Context, alerts []*detect.Alert) error 
 		firstTimes[i], lastTimes[i], createTimes[i] = a.FirstTime, a.LastTime, now
 		counts[i], ruleVersions[i] = uint64(a.Count), uint32(a.RuleVersion)
 		eventIDs[i], tags[i] = nonNil(a.EventIDs), nonNil(a.Tags)
+		modes[i] = storedMode(a)
 	}
 	return s.send(ctx, insertAlerts, ids, ruleIDs, titles, severities, summaries, groupKeys,
-		firstTimes, lastTimes, counts, eventIDs, tags, ruleVersions, logTypes, createTimes)
+		firstTimes, lastTimes, counts, eventIDs, tags, ruleVersions, logTypes, createTimes, modes)
+}
+
+// storedMode is the alerts.mode value of a: its rule's mode, 'enabled'
+// when the alert names none.
+func storedMode(a *detect.Alert) string {
+	if a.Mode == "" {
+		return rules.ModeEnabled
+	}
+	return a.Mode
 }
 
 func nonNil(s []string) []string {

@@ -153,13 +153,34 @@ func (s schema) migrationsDDL() string {
 ORDER BY version`
 }
 
+// column is a column that a migration adds to an existing table.
+type column struct {
+	table, name string
+	decl        string // type and default, e.g. "String DEFAULT ''"
+}
+
+// ddl adds the column. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS,
+// so Migrate runs it only when the column is missing.
+func (c column) ddl() string {
+	return "ALTER TABLE " + c.table + " ADD COLUMN " + c.name + " " + c.decl
+}
+
+// alertsMode is the alerts table's mode column: 'staging' for the alerts
+// of rules in mode: staging (stored, not notified), 'enabled' for the
+// others, and for the rows written before the column existed.
+func (s schema) alertsMode() column {
+	return column{table: storage.AlertsTable, name: "mode", decl: s.lc() + " DEFAULT 'enabled'"}
+}
+
 // migration is one step of the schema. Its statements must be idempotent:
 // two processes may migrate at once, and a migration that failed halfway
-// runs again.
+// runs again. Its columns are added after its statements, each only when
+// the table lacks it.
 type migration struct {
 	version     uint32
 	description string
 	statements  func(s schema) []string
+	columns     func(s schema) []column
 }
 
 // migrations lists every step, by version. Append only; never change a
@@ -167,7 +188,25 @@ type migration struct {
 var migrations = []migration{
 	{1, "events, alerts and alert_deliveries tables", func(s schema) []string {
 		return []string{s.eventsDDL(), s.alertsDDL(), s.deliveriesDDL()}
+	}, nil},
+	{2, "alerts.mode: staging rules' alerts are stored, not notified", nil, func(s schema) []column {
+		return []column{s.alertsMode()}
 	}},
+}
+
+// ddl returns every statement of m for a server, columns as the ALTERs
+// Migrate runs when they are missing.
+func (m migration) ddl(sc schema) []string {
+	var out []string
+	if m.statements != nil {
+		out = append(out, m.statements(sc)...)
+	}
+	if m.columns != nil {
+		for _, c := range m.columns(sc) {
+			out = append(out, c.ddl())
+		}
+	}
+	return out
 }
 
 // SchemaVersion is the version Migrate brings the schema to.
@@ -180,6 +219,11 @@ func SchemaVersion() int { return int(migrations[len(migrations)-1].version) }
 // releases. With Config.Retention set, Migrate also sets the events TTL
 // (ClickHouse 19.6 and later; an error on older servers).
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, migrations)
+}
+
+// migrate runs the steps of ms not yet recorded, in order.
+func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	ctx, done := guard(ctx)
 	defer done()
 	sc := schema{f: s.features, retention: s.retention}
@@ -193,13 +237,26 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range migrations {
+	for _, m := range ms {
 		if applied[m.version] {
 			continue
 		}
-		for _, stmt := range m.statements(sc) {
+		var stmts []string
+		if m.statements != nil {
+			stmts = m.statements(sc)
+		}
+		for _, stmt := range stmts {
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("clickhouse: migration %d (%s): %w\n%s", m.version, m.description, err, stmt)
+			}
+		}
+		var cols []column
+		if m.columns != nil {
+			cols = m.columns(sc)
+		}
+		for _, c := range cols {
+			if err := s.addColumn(ctx, c); err != nil {
+				return fmt.Errorf("clickhouse: migration %d (%s): %w\n%s", m.version, m.description, err, c.ddl())
 			}
 		}
 		err := s.send(ctx, "INSERT INTO "+migrationsTable+" (version, description, applied_at)",
@@ -212,6 +269,35 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return s.setRetention(ctx, sc)
 	}
 	return nil
+}
+
+// addColumn adds c unless its table has it already. When another process
+// adds it at the same time, the ALTER that loses fails and the column is
+// there: that is success too.
+func (s *Store) addColumn(ctx context.Context, c column) error {
+	has, err := s.hasColumn(ctx, c)
+	if err != nil || has {
+		return err
+	}
+	err = s.conn.Exec(ctx, c.ddl())
+	if err == nil {
+		return nil
+	}
+	if has, herr := s.hasColumn(ctx, c); herr == nil && has {
+		return nil
+	}
+	return err
+}
+
+// hasColumn reports whether c's table has a column of c's name.
+func (s *Store) hasColumn(ctx context.Context, c column) (bool, error) {
+	var n uint64
+	err := s.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+		s.database, c.table, c.name).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("looking up column %s.%s: %w", c.table, c.name, err)
+	}
+	return n > 0, nil
 }
 
 // setRetention sets the events TTL unless it is already the configured

@@ -34,7 +34,7 @@ func TestSchemaDDL(t *testing.T) {
 			b.WriteString("-- ClickHouse " + tt.version.String() + "\n")
 			b.WriteString(sc.migrationsDDL() + ";\n\n")
 			for _, m := range migrations {
-				for _, stmt := range m.statements(sc) {
+				for _, stmt := range m.ddl(sc) {
 					b.WriteString(stmt + ";\n\n")
 				}
 			}

@@ -32,6 +32,13 @@ func unavailable(t testing.TB, why string) {
 // fixed clock, and migrates it. The database is dropped when t ends.
 func testStore(t testing.TB, cfg Config) *Store {
 	t.Helper()
+	return testStoreAt(t, cfg, migrations)
+}
+
+// testStoreAt is testStore migrated by the steps ms only: a store as an
+// older vigil left it.
+func testStoreAt(t testing.TB, cfg Config, ms []migration) *Store {
+	t.Helper()
 	raw := os.Getenv(serverEnv)
 	if raw == "" {
 		unavailable(t, serverEnv+" is not set")
@@ -64,7 +71,7 @@ func testStore(t testing.TB, cfg Config) *Store {
 			t.Errorf("closing the store: %v", err)
 		}
 	})
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.migrate(ctx, ms); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
 	return s

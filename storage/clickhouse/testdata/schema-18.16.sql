@@ -59,3 +59,5 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
 PARTITION BY toYYYYMM(attempted_at)
 ORDER BY (alert_id, destination, attempt);
 
+ALTER TABLE alerts ADD COLUMN mode String DEFAULT 'enabled';
+
