@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/batch"
 )
@@ -196,7 +197,7 @@ ON CONFLICT (alert_id) DO UPDATE SET
 	summary = excluded.summary, group_key = excluded.group_key,
 	first_time = excluded.first_time, last_time = excluded.last_time, count = excluded.count,
 	event_ids = excluded.event_ids, tags = excluded.tags, rule_version = excluded.rule_version,
-	log_type = excluded.log_type
+	log_type = excluded.log_type, mode = excluded.mode
 WHERE excluded.count >= alerts.count`
 
 // InsertEvents upserts evs by event ID. Text that is not valid UTF-8 is
@@ -231,13 +232,22 @@ func (s *Store) InsertAlerts(ctx context.Context, alerts []*detect.Alert) error 
 		for _, a := range rows {
 			err := ap.AppendRow(text(a.AlertID), text(a.RuleID), text(a.Title), text(a.Severity),
 				text(a.Summary), text(a.GroupKey), a.FirstTime.UTC(), a.LastTime.UTC(), int64(a.Count),
-				texts(a.EventIDs), texts(a.Tags), int32(a.RuleVersion), text(a.LogType), now)
+				texts(a.EventIDs), texts(a.Tags), int32(a.RuleVersion), text(a.LogType), now, storedMode(a))
 			if err != nil {
 				return fmt.Errorf("alert %s: %w", a.AlertID, err)
 			}
 		}
 		return nil
 	})
+}
+
+// storedMode is the alerts.mode value of a: its rule's mode, 'enabled'
+// when the alert names none (as in the ClickHouse store).
+func storedMode(a *detect.Alert) string {
+	if a.Mode == "" {
+		return rules.ModeEnabled
+	}
+	return text(a.Mode)
 }
 
 // write stages rows through an appender on the writing connection and
