@@ -143,6 +143,7 @@ func (m *Metrics) Replace(lastMatcher detect.Stats, lastCorrelator correlate.Sta
 	for _, r := range lastMatcher.Rules {
 		o := m.retired[r.ID]
 		o.ID, o.Evals, o.Matches, o.Errors = r.ID, o.Evals+r.Evals, o.Matches+r.Matches, o.Errors+r.Errors
+		o.EvalTime += r.EvalTime
 		m.retired[r.ID] = o
 	}
 	for _, r := range lastCorrelator.Rules {
@@ -212,6 +213,8 @@ var (
 	descRuleEvals     = prometheus.NewDesc("vigil_detect_rule_evaluations_total", "Rule evaluations.", []string{"rule"}, nil)
 	descRuleMatches   = prometheus.NewDesc("vigil_detect_rule_matches_total", "Rule evaluations that matched.", []string{"rule"}, nil)
 	descRuleErrors    = prometheus.NewDesc("vigil_detect_rule_errors_total", "Rule evaluations that failed.", []string{"rule"}, nil)
+	descRuleEvalTime  = prometheus.NewDesc("vigil_detect_rule_eval_seconds_total",
+		"Estimated time spent evaluating the rule: one evaluation in detect.EvalSampleEvery is timed and counted for the others.", []string{"rule"}, nil)
 	descCorrSignals   = prometheus.NewDesc("vigil_correlate_signals_total", "Signals given to the correlator.", []string{"rule"}, nil)
 	descCorrLate      = prometheus.NewDesc("vigil_correlate_late_total", "Signals older than the watermark, not correlated.", []string{"rule"}, nil)
 	descCorrEvicted   = prometheus.NewDesc("vigil_correlate_evicted_total", "Windows or values dropped at a cap.", []string{"rule"}, nil)
@@ -227,6 +230,7 @@ var (
 	descNotifyFailed  = prometheus.NewDesc("vigil_notify_failed_attempts_total", "Delivery attempts that failed and were retried.", nil, nil)
 	descNotifyDead    = prometheus.NewDesc("vigil_notify_dead_lettered_total", "Notifications given up on.", nil, nil)
 	descNotifyDup     = prometheus.NewDesc("vigil_notify_duplicates_total", "Deliveries skipped because they were made before.", nil, nil)
+	descNotifyStaging = prometheus.NewDesc("vigil_notify_skipped_staging_total", "Alerts of rules in mode: staging, stored and not notified.", nil, nil)
 	descBusLag        = prometheus.NewDesc("vigil_bus_lag_messages", "Messages written to a topic and not yet committed by a consumer group.", []string{"topic", "group"}, nil)
 )
 
@@ -237,7 +241,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDetectEvents, descDetectEvicted, descRuleEvals, descRuleMatches,
 		descRuleErrors, descCorrSignals, descCorrLate, descCorrEvicted, descCorrAlerts, descCorrOpen,
 		descCorrPending, descCorrWater, descStoreRows, descStoreBatches, descStoreRetries, descStoreDead, descBusLag,
-		descNotifyOK, descNotifyFailed, descNotifyDead, descNotifyDup} {
+		descNotifyOK, descNotifyFailed, descNotifyDead, descNotifyDup, descRuleEvalTime, descNotifyStaging} {
 		ch <- d
 	}
 }
@@ -262,6 +266,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range ms.Rules {
 		o := rules[r.ID]
 		o.Evals, o.Matches, o.Errors = o.Evals+r.Evals, o.Matches+r.Matches, o.Errors+r.Errors
+		o.EvalTime += r.EvalTime
 		rules[r.ID] = o
 	}
 	counter(descDetectEvents, float64(ms.Events+c.retEv.Events))
@@ -271,6 +276,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRuleEvals, float64(r.Evals), id)
 		counter(descRuleMatches, float64(r.Matches), id)
 		counter(descRuleErrors, float64(r.Errors), id)
+		counter(descRuleEvalTime, r.EvalTime.Seconds(), id)
 	}
 	var cs correlate.Stats
 	if c.corr != nil {
@@ -310,6 +316,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descNotifyFailed, float64(s.Failed))
 		counter(descNotifyDead, float64(s.DeadLettered))
 		counter(descNotifyDup, float64(s.Duplicates))
+		counter(descNotifyStaging, float64(s.SkippedStaging))
 	}
 	keys := make([][2]string, 0, len(c.lags))
 	for k := range c.lags {
