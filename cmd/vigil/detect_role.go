@@ -41,14 +41,14 @@ func signalKey(s detect.Signal) []byte { return []byte(s.RuleID + "\x00" + s.Gro
 // bus.
 func runDetect(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("detect", s.err)
-	bf := addBusFlags(fl)
+	rf := addRoleFlags(fl)
 	var ruleDirs stringList
 	fl.Var(&ruleDirs, "rules", "rule file or directory (repeatable); default: the built-in pack")
 	lateness := fl.Duration("lateness", correlate.DefaultLateness, "how late a signal may arrive and still be correlated")
 	match := fl.Bool("match", true, "run the matcher (vigil.events → vigil.alerts, vigil.signals)")
 	corr := fl.Bool("correlate", true, "run the correlator (vigil.signals → vigil.alerts)")
 	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil detect --bus kafka://HOST:9092 [--rules DIR]... [--lateness D]")
+		fmt.Fprintln(s.err, "usage: vigil detect (--config FILE | --bus kafka://HOST:9092) [--rules DIR]... [--lateness D]")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -60,15 +60,28 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 	if *lateness <= 0 {
 		return errors.New("--lateness must be positive")
 	}
-	set, err := loadRules(ruleDirs)
-	if err != nil {
-		return fmt.Errorf("loading rules:\n%w", err)
-	}
-	cfg, err := bf.config(ctx, s.err)
+	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "detect", bus: true})
 	if err != nil {
 		return err
 	}
-	log := roleLogger(s.err, *bf.verbose)
+	if r.cfg.Detect.Lateness > 0 { // detect.lateness, VIGIL_DETECT_LATENESS or --lateness
+		*lateness = r.cfg.Detect.Lateness
+	}
+	set, err := loadRules(r.cfg.Rules.Paths)
+	if err != nil {
+		return fmt.Errorf("loading rules:\n%w", err)
+	}
+	cfg, log := r.kafka, r.log
+	if *match {
+		r.lag.watch(cfg.Topics.Events, groupDetect)
+	}
+	if *corr {
+		r.lag.watch(cfg.Topics.Signals, groupCorrelate)
+	}
+	if err := r.serve(ctx); err != nil {
+		return err
+	}
+	defer r.Close()
 	alerts, err := kafka.NewProducer(cfg, cfg.Topics.Alerts, alertCodec)
 	if err != nil {
 		return err
@@ -88,6 +101,7 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 		if err != nil {
 			return err
 		}
+		r.metrics.WatchMatcher(m.Stats)
 		signals, err := kafka.NewProducer(cfg, cfg.Topics.Signals, signalCodec)
 		if err != nil {
 			return err

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/ingest/checkpoint"
 	"github.com/vigilsec/vigil/ingest/logtype"
@@ -26,12 +28,12 @@ const (
 	fileWorkers = 4
 )
 
-// runIngestCommand is vigil ingest: with --bus it writes the events of its
-// sources to Kafka (runIngestBus); without, it is the NDJSON ingest of AWS
-// sources (runIngest).
+// runIngestCommand is vigil ingest: with --bus or --config it writes the
+// events of its sources to Kafka (runIngestBus); without, it is the NDJSON
+// ingest of AWS sources (runIngest).
 func runIngestCommand(ctx context.Context, args []string, s stdio) error {
 	for _, a := range args {
-		if a == "--bus" || a == "-bus" || strings.HasPrefix(a, "--bus=") || strings.HasPrefix(a, "-bus=") {
+		if a == "--bus" || a == "-bus" || strings.HasPrefix(a, "--bus=") || strings.HasPrefix(a, "-bus=") || roleConfigArg(a) {
 			return runIngestBus(ctx, args, s)
 		}
 	}
@@ -45,33 +47,44 @@ func runIngestCommand(ctx context.Context, args []string, s stdio) error {
 // and the duplicates are absorbed by the event IDs.
 func runIngestBus(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("ingest", s.err)
-	bf := addBusFlags(fl)
+	rf := addRoleFlags(fl)
 	var sources stringList
 	fl.Var(&sources, "source", "file://PATH (a file or a directory), s3://…, sqs://…, cloudwatch://… (repeatable)")
 	ckpt := fl.String("checkpoints", "vigil-data/checkpoints", "directory of durable checkpoints of AWS sources; empty: none")
 	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line")
 	maxShown := fl.Int("show-errors", 20, "how many bad records to print (all are counted)")
 	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil ingest --bus kafka://HOST:9092 --source URL [--source URL]...")
+		fmt.Fprintln(s.err, "usage: vigil ingest (--config FILE | --bus kafka://HOST:9092 --source URL [--source URL]...)")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if len(sources) == 0 || fl.NArg() > 0 {
+	if fl.NArg() > 0 {
 		fl.Usage()
 		return exitError(2)
 	}
-	cfg, err := bf.config(ctx, s.err)
+	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "ingest", bus: true})
 	if err != nil {
 		return err
 	}
+	sources, *flowFormat = r.cfg.Sources, r.cfg.Detect.FlowFormat // the flags' values when given
+	if len(sources) == 0 {
+		fl.Usage()
+		return exitError(2)
+	}
+	if err := r.serve(ctx); err != nil {
+		return err
+	}
+	defer r.Close()
+	cfg := r.kafka
 	prod, err := kafka.NewProducer(cfg, cfg.Topics.Events, kafka.EventCodec{})
 	if err != nil {
 		return err
 	}
 	defer prod.Close()
-	bi := &busIngest{out: prod, errw: s.err, maxShown: int64(*maxShown)}
+	bi := &busIngest{out: meteredEvents{Producer: prod, metrics: r.metrics}, errw: s.err, maxShown: int64(*maxShown),
+		decodeErrors: r.metrics.DecodeErrors}
 
 	var files []string
 	var aws []ingest.Source
@@ -154,11 +167,16 @@ type busIngest struct {
 	out      storage.Producer[*ingest.Event]
 	errw     io.Writer
 	maxShown int64
+	// decodeErrors counts bad records by kind of source; nil: not counted.
+	decodeErrors *prometheus.CounterVec
 
 	events, bad atomic.Int64
 }
 
 func (b *busIngest) badRecord(e *ingest.DecodeError) {
+	if b.decodeErrors != nil {
+		b.decodeErrors.WithLabelValues(sourceKind(e.Source)).Inc()
+	}
 	if b.bad.Add(1) <= b.maxShown {
 		fmt.Fprintf(b.errw, "ingest: bad record: %v\n", e)
 	}

@@ -26,32 +26,41 @@ const groupNotify = "vigil-notify"
 // undecodable messages go to vigil.deadletter.
 func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("notify", s.err)
-	bf := addBusFlags(fl)
-	cfgPath := fl.String("config", "", "vigil configuration file (vigil.yaml); its notify section is used")
+	rf := addRoleFlags(fl)
 	var webhooks stringList
 	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook (repeatable); secret from "+webhookSecretEnv)
 	insecure := fl.Bool("webhook-allow-insecure", false, "permit http:// --webhook URLs on loopback")
 	logPath := fl.String("delivery-log", "vigil-data/deliveries.log", "durable delivery log: which alert reached which destination")
 	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil notify --bus kafka://HOST:9092 (--config FILE | --webhook URL...) [--delivery-log FILE]")
+		fmt.Fprintln(s.err, "usage: vigil notify (--config FILE | --bus kafka://HOST:9092 --webhook URL...) [--delivery-log FILE]")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if fl.NArg() > 0 || (*cfgPath == "" && len(webhooks) == 0) {
+	if fl.NArg() > 0 || (*rf.config == "" && len(webhooks) == 0) {
 		fl.Usage()
 		return exitError(2)
 	}
-	c, err := notifyConfigOf(*cfgPath, webhooks, *insecure)
+	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "notify", bus: true})
 	if err != nil {
 		return err
 	}
-	cfg, err := bf.config(ctx, s.err)
-	if err != nil {
+	c := r.cfg.Notify
+	if len(webhooks) > 0 {
+		if err := c.AddWebhookShortcut(webhooks, webhookSecretEnv, *insecure); err != nil {
+			return err
+		}
+	}
+	if len(c.Destinations) == 0 {
+		return errors.New("no destinations: give notify.destinations in --config or --webhook URL")
+	}
+	cfg, log := r.kafka, r.log
+	r.lag.watch(cfg.Topics.Alerts, groupNotify)
+	if err := r.serve(ctx); err != nil {
 		return err
 	}
-	log := roleLogger(s.err, *bf.verbose)
+	defer r.Close()
 	dl, err := kafka.NewDeadLetter(cfg)
 	if err != nil {
 		return err
@@ -69,12 +78,13 @@ func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
+	r.metrics.WatchNotifier(n.Stats)
 	in, err := kafka.NewConsumer(cfg, kafka.Subscription[*detect.Alert]{Topic: cfg.Topics.Alerts, Group: groupNotify, Codec: alertCodec})
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	log.Info("notify started")
+	log.Info("notify started", "destinations", len(c.Destinations))
 	return n.Run(ctx, skipPoison{Consumer: in, dl: dl, ctx: ctx})
 }
 

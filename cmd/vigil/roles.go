@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -39,50 +38,12 @@ type busFlags struct {
 
 func addBusFlags(fl *flag.FlagSet) busFlags {
 	return busFlags{
-		url:       fl.String("bus", "", "Kafka bus: kafka://host:9092[,host:9092...][?options] (see storage/kafka ParseURL); required"),
+		url:       fl.String("bus", "", "Kafka bus: kafka://host:9092[,host:9092...][?options] (see storage/kafka ParseURL); default: bus.url of --config"),
 		session:   fl.Duration("session-timeout", kafka.DefaultSessionTimeout, "consumer group session timeout: how soon a dead member's partitions move"),
 		heartbeat: fl.Duration("heartbeat", kafka.DefaultHeartbeatInterval, "consumer group heartbeat interval"),
 		rebalance: fl.Duration("rebalance-timeout", kafka.DefaultRebalanceTimeout, "how long the group waits for members to rejoin in a rebalance"),
-		verbose:   fl.Bool("v", false, "log the bus's progress to stderr"),
+		verbose:   fl.Bool("v", false, "log at debug level, the bus's progress included (same as --log-level debug)"),
 	}
-}
-
-// config returns the Kafka configuration of the flags, with the topics
-// created when missing.
-func (b busFlags) config(ctx context.Context, errw io.Writer) (kafka.Config, error) {
-	if *b.url == "" {
-		return kafka.Config{}, errors.New("--bus kafka://host:9092 is required")
-	}
-	if !strings.HasPrefix(*b.url, "kafka://") {
-		return kafka.Config{}, fmt.Errorf("--bus: want kafka://host:9092, not %q", redactURL(*b.url))
-	}
-	c, err := kafka.ParseURL(*b.url)
-	if err != nil {
-		return kafka.Config{}, fmt.Errorf("--bus: %w", err)
-	}
-	for _, t := range []struct {
-		name *string
-		def  string
-	}{
-		{&c.Topics.Events, storage.TopicEvents}, {&c.Topics.Signals, storage.TopicSignals},
-		{&c.Topics.Alerts, storage.TopicAlerts}, {&c.Topics.DeadLetter, storage.TopicDeadLetter},
-	} {
-		if *t.name == "" {
-			*t.name = t.def
-		}
-	}
-	c.Consumer.SessionTimeout = *b.session
-	c.Consumer.HeartbeatInterval = *b.heartbeat
-	c.Consumer.RebalanceTimeout = *b.rebalance
-	level := slog.LevelWarn
-	if *b.verbose {
-		level = slog.LevelDebug
-	}
-	c.Logger = slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: level}))
-	if err := kafka.EnsureTopics(ctx, c); err != nil {
-		return kafka.Config{}, fmt.Errorf("creating topics: %w", err)
-	}
-	return c, nil
 }
 
 // redactURL hides the password of a URL given on the command line.
@@ -181,13 +142,4 @@ func (s *stages) wait() error {
 // which ends a role without failure.
 func interrupted(ctx context.Context, err error) bool {
 	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kafka.ErrClosed))
-}
-
-// roleLogger logs to errw at Info, or Debug with -v.
-func roleLogger(errw io.Writer, verbose bool) *slog.Logger {
-	level := slog.LevelInfo
-	if verbose {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: level}))
 }

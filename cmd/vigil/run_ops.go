@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"github.com/vigilsec/vigil/cmd/vigil/ops"
 	"github.com/vigilsec/vigil/storage"
@@ -14,6 +15,13 @@ import (
 // and that the store answers a query. The returned function stops the
 // server and returns its error.
 func serveOps(ctx context.Context, addr string, p *pipeline, st storage.Querier, log *slog.Logger) (func() error, error) {
+	return startOps(ctx, addr, ops.Handler(p.metrics, readyChecks(p, st)...), log)
+}
+
+// startOps serves h on addr, unless addr is empty, until the returned
+// function is called; that function stops the server and returns its
+// error. A port already taken is reported at once.
+func startOps(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (func() error, error) {
 	if addr == "" {
 		return func() error { return nil }, nil
 	}
@@ -21,7 +29,6 @@ func serveOps(ctx context.Context, addr string, p *pipeline, st storage.Querier,
 	if err != nil {
 		return nil, err
 	}
-	h := ops.Handler(p.metrics, readyChecks(p, st)...)
 	srvCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan error, 1)
 	go func() { done <- ops.Serve(srvCtx, l, h, log) }()

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/goccy/go-json"
-	kafkago "github.com/segmentio/kafka-go"
-
+	"github.com/vigilsec/vigil/cmd/vigil/ops"
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/batch"
@@ -34,12 +29,12 @@ const (
 // store rejects go to vigil.deadletter with the reason.
 func runStore(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("store", s.err)
-	bf := addBusFlags(fl)
-	storeURL := fl.String("store", "", "ClickHouse: clickhouse://host:9000/database; required")
+	rf := addRoleFlags(fl)
+	fl.String("store", "", "ClickHouse: clickhouse://host:9000/database (default: store.url of --config); the password comes from store.password")
 	events := fl.Bool("events", true, "store vigil.events")
 	alerts := fl.Bool("alerts", true, "store vigil.alerts")
 	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil store --bus kafka://HOST:9092 --store clickhouse://HOST:9000/DB")
+		fmt.Fprintln(s.err, "usage: vigil store (--config FILE | --bus kafka://HOST:9092 --store clickhouse://HOST:9000/DB)")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -48,19 +43,30 @@ func runStore(ctx context.Context, args []string, s stdio) error {
 	if fl.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
 	}
-	if !strings.HasPrefix(*storeURL, "clickhouse://") {
-		return errors.New("--store clickhouse://host:9000/database is required")
-	}
-	cfg, err := bf.config(ctx, s.err)
+	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "store", bus: true})
 	if err != nil {
 		return err
 	}
-	log := roleLogger(s.err, *bf.verbose)
-	st, err := clickhouse.Open(ctx, clickhouse.Config{URL: *storeURL})
+	storeURL, err := r.storeURL()
+	if err != nil {
+		return err
+	}
+	st, err := clickhouse.Open(ctx, clickhouse.Config{URL: storeURL})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	cfg := r.kafka
+	if *events {
+		r.lag.watch(cfg.Topics.Events, groupStore)
+	}
+	if *alerts {
+		r.lag.watch(cfg.Topics.Alerts, groupStore)
+	}
+	if err := r.serve(ctx, storeCheck(st)); err != nil {
+		return err
+	}
+	defer r.Close()
 	if err := st.Migrate(ctx); err != nil {
 		return err
 	}
@@ -75,26 +81,32 @@ func runStore(ctx context.Context, args []string, s stdio) error {
 	stg := &stages{cancel: cancel}
 	if *events {
 		stg.goStage("store events", func() error {
-			return storeTopic(runCtx, cfg, cfg.Topics.Events, kafka.Codec[*ingest.Event](rowCodec{}), st.InsertEvents, dl, log,
-				storeEventBatch, storeEventLinger)
+			return storeTopic(runCtx, r, cfg.Topics.Events, "events", kafka.Codec[*ingest.Event](kafka.EventCodec{NoFields: true}),
+				st.InsertEvents, dl, storeEventBatch, storeEventLinger)
 		})
 	}
 	if *alerts {
 		stg.goStage("store alerts", func() error {
-			return storeTopic(runCtx, cfg, cfg.Topics.Alerts, alertCodec, st.InsertAlerts, dl, log,
+			return storeTopic(runCtx, r, cfg.Topics.Alerts, "alerts", alertCodec, st.InsertAlerts, dl,
 				storeAlertBatch, storeAlertLinger)
 		})
 	}
-	log.Info("store started", "server", st.ServerVersion())
-	return stg.wait()
+	r.log.Info("store started", "server", st.ServerVersion())
+	err = stg.wait()
+	if interrupted(ctx, err) {
+		err = nil
+	}
+	return err
 }
 
 // storeTopic writes topic's values through insert in batches and commits
 // each batch once it is inserted. Rows the store rejects for good are sent
-// to the dead-letter topic before the commit.
-func storeTopic[T comparable](ctx context.Context, cfg kafka.Config, topic string, codec kafka.Codec[T],
-	insert func(context.Context, []T) error, dl *kafka.DeadLetter, log *slog.Logger, size int, linger time.Duration) error {
-	in, err := kafka.NewConsumer(cfg, kafka.Subscription[T]{Topic: topic, Group: groupStore, Codec: codec})
+// to the dead-letter topic before the commit. The batches are observed in
+// the role's store metrics under table.
+func storeTopic[T comparable](ctx context.Context, r *role, topic, table string, codec kafka.Codec[T],
+	insert func(context.Context, []T) error, dl *kafka.DeadLetter, size int, linger time.Duration) error {
+	log := r.log.With("table", table)
+	in, err := kafka.NewConsumer(r.kafka, kafka.Subscription[T]{Topic: topic, Group: groupStore, Codec: codec})
 	if err != nil {
 		return err
 	}
@@ -108,10 +120,11 @@ func storeTopic[T comparable](ctx context.Context, cfg kafka.Config, topic strin
 			return
 		}
 		rejected = append(rejected, l)
-	}}, insert)
+	}}, ops.TimeFlush(r.metrics, table, insert))
 	if err != nil {
 		return err
 	}
+	r.metrics.WatchWriter(table, w.Stats)
 	defer w.Close(context.WithoutCancel(ctx))
 	for {
 		msgs, poison, ferr := fetchBatch(ctx, in, dl, groupStore, size, linger)
@@ -152,49 +165,42 @@ func storeTopic[T comparable](ctx context.Context, cfg kafka.Config, topic strin
 	}
 }
 
-// rowCodec decodes events for the store, which writes Raw and the
-// normalized columns and never reads Fields: it skips building the Fields
-// maps, the costliest part of decoding an event. Encoding is EventCodec's
-// (a dead letter of a rejected row keeps Raw, the original record, and
-// loses the decoded Fields).
-type rowCodec struct{ kafka.EventCodec }
-
-// Decode unmarshals an event without its Fields.
-func (rowCodec) Decode(value []byte, _ []kafkago.Header) (*ingest.Event, error) {
-	var w struct {
-		ID     string            `json:"event_id"`
-		Type   string            `json:"type"`
-		Time   time.Time         `json:"time"`
-		Source string            `json:"source"`
-		Raw    []byte            `json:"raw"`
-		Norm   ingest.Normalized `json:"norm"`
-	}
-	if err := json.Unmarshal(value, &w); err != nil {
-		return nil, fmt.Errorf("decode event: %w", err)
-	}
-	return &ingest.Event{ID: w.ID, Type: w.Type, Time: w.Time.UTC(), Source: w.Source, Raw: w.Raw, Norm: w.Norm}, nil
-}
-
-// runMigrate creates or upgrades the ClickHouse schema.
+// runMigrate creates or upgrades the ClickHouse schema of store.url
+// (--store or --config). With listen set it serves /metrics, /healthz and
+// /readyz (the store answers) while it runs.
 func runMigrate(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("migrate", s.err)
-	storeURL := fl.String("store", "", "ClickHouse: clickhouse://host:9000/database; required")
+	rf := roleFlags{config: addConfigFlags(fl)}
+	fl.String("store", "", "ClickHouse: clickhouse://host:9000/database (default: store.url of --config); the password comes from store.password")
 	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil migrate --store clickhouse://HOST:9000/DB")
+		fmt.Fprintln(s.err, "usage: vigil migrate (--config FILE | --store clickhouse://HOST:9000/DB)")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if fl.NArg() > 0 || !strings.HasPrefix(*storeURL, "clickhouse://") {
+	if fl.NArg() > 0 {
 		fl.Usage()
 		return exitError(2)
 	}
-	st, err := clickhouse.Open(ctx, clickhouse.Config{URL: *storeURL})
+	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "migrate"})
+	if err != nil {
+		return err
+	}
+	storeURL, err := r.storeURL()
+	if err != nil {
+		fl.Usage()
+		return err
+	}
+	st, err := clickhouse.Open(ctx, clickhouse.Config{URL: storeURL})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := r.serve(ctx, storeCheck(st)); err != nil {
+		return err
+	}
+	defer r.Close()
 	before, err := st.AppliedVersion(ctx)
 	if err != nil {
 		return err

@@ -48,6 +48,11 @@ type Metrics struct {
 	RulesReloadedAt prometheus.Gauge
 	// LogSuppressed counts log records dropped by the rate limit.
 	LogSuppressed prometheus.Counter
+	// BusPartitionLag is the lag of a consumer group on one partition of
+	// a Kafka topic: the messages written and not yet committed, by topic,
+	// group and partition. The Kafka roles set it; vigil_bus_lag_messages
+	// is its sum over partitions.
+	BusPartitionLag *prometheus.GaugeVec
 
 	collectors []prometheus.Collector
 
@@ -86,6 +91,8 @@ func New() *Metrics {
 			Help: "Unix time of the last successful rule load."}),
 		LogSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_log_suppressed_total",
 			Help: "Log records dropped by the rate limit on repeated messages."}),
+		BusPartitionLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_bus_partition_lag_messages",
+			Help: "Messages written to a partition and not yet committed by a consumer group."}, []string{"topic", "group", "partition"}),
 		retired: map[string]detect.RuleStats{},
 		corrRet: map[string]correlate.RuleStats{},
 		writers: map[string]func() batch.Stats{},
@@ -93,6 +100,7 @@ func New() *Metrics {
 	}
 	m.collectors = []prometheus.Collector{m.EventsIn, m.DecodeErrors, m.InputErrors, m.Alerts, m.StoreBatchRows,
 		m.StoreFlushSeconds, m.RuleReloads, m.RulesLoaded, m.RulesReloadedAt, m.LogSuppressed,
+		m.BusPartitionLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		(*statsCollector)(m)}
 	m.Registry.MustRegister(m.collectors...)
