@@ -271,6 +271,8 @@ func isDocFile(name string) bool {
 }
 
 // printAlerts writes alerts as text lines or as JSON objects, one per line.
+// A staging rule's alert is marked "[staging]" after its rule ID (in JSON,
+// "mode": "staging").
 func printAlerts(w io.Writer, format string, alerts []*detect.Alert) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
@@ -282,7 +284,11 @@ func printAlerts(w io.Writer, format string, alerts []*detect.Alert) error {
 		return nil
 	}
 	for _, a := range alerts {
-		line := fmt.Sprintf("%s  %-8s %s  %s", a.FirstTime.Format(time.RFC3339), a.Severity, a.RuleID, a.Summary)
+		rule := a.RuleID
+		if a.Staging() {
+			rule += " [staging]" // stored, not notified
+		}
+		line := fmt.Sprintf("%s  %-8s %s  %s", a.FirstTime.Format(time.RFC3339), a.Severity, rule, a.Summary)
 		if a.Count > 1 {
 			line += fmt.Sprintf("  (×%d until %s)", a.Count, a.LastTime.Format(time.RFC3339))
 		}
