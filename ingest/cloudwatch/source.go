@@ -176,9 +176,15 @@ type state struct {
 type Source struct {
 	cfg Config
 
-	mu       sync.Mutex // guards st and position
-	st       state
-	seen     map[string]bool // st.IDs as a set
+	mu   sync.Mutex // guards st, seen, read, readSeen and position
+	st   state
+	seen map[string]bool // st.IDs as a set
+	// read and readSeen are where reading has got to: st moved by every
+	// batch handed out rather than acknowledged. Queries start there, so
+	// that a batch waiting for its ack is not read again by the next poll;
+	// after a restart reading starts again at st.
+	read     state
+	readSeen map[string]bool
 	held     []types.FilteredLogEvent
 	position time.Time
 
@@ -224,6 +230,7 @@ func New(ctx context.Context, c Config) (*Source, error) {
 	for _, id := range s.st.IDs {
 		s.seen[id] = true
 	}
+	s.read, s.readSeen = s.st, maps.Clone(s.seen)
 	if b == nil && c.Checkpoints != nil {
 		// Remember where reading starts, so that a restart after a long
 		// pause without any event still reads the time in between.
@@ -295,7 +302,7 @@ func (s *Source) run(ctx context.Context) {
 // query pages through FilterLogEvents from the checkpoint to end.
 func (s *Source) query(ctx context.Context, end time.Time) error {
 	s.mu.Lock()
-	start := s.st.Millis
+	start := s.read.Millis
 	s.mu.Unlock()
 	if end.UnixMilli() <= start {
 		return nil
@@ -363,8 +370,8 @@ func (s *Source) page(ctx context.Context, events []types.FilteredLogEvent, more
 	s.held = nil
 	for _, e := range events {
 		ts := aws.ToInt64(e.Timestamp)
-		if ts < s.st.Millis || (ts == s.st.Millis && s.seen[aws.ToString(e.EventId)]) {
-			continue // before the checkpoint (the query starts there), or acknowledged at it
+		if ts < s.read.Millis || (ts == s.read.Millis && s.readSeen[aws.ToString(e.EventId)]) {
+			continue // before the read position (the query starts there), or handed out at it
 		}
 		fresh = append(fresh, e)
 	}
@@ -401,6 +408,9 @@ func (s *Source) page(ctx context.Context, events []types.FilteredLogEvent, more
 		}
 	}
 	ack := func(ctx context.Context) error { return s.advance(ctx, last, ids) }
+	s.mu.Lock()
+	s.readSeen = move(&s.read, s.readSeen, last, ids)
+	s.mu.Unlock()
 	select {
 	case s.batches <- batch{events: evs, ack: ack}:
 		return nil
@@ -442,17 +452,10 @@ func stampOf(msg string) string {
 func (s *Source) advance(ctx context.Context, millis int64, ids []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case millis > s.st.Millis:
-		s.st.Millis = millis
-		s.seen = map[string]bool{}
-	case millis < s.st.Millis:
+	if millis < s.st.Millis {
 		return nil
 	}
-	for _, id := range ids {
-		s.seen[id] = true
-	}
-	s.st.IDs = slices.Sorted(maps.Keys(s.seen))
+	s.seen = move(&s.st, s.seen, millis, ids)
 	s.position = time.UnixMilli(millis).UTC()
 	if s.cfg.Checkpoints == nil {
 		return nil
@@ -462,6 +465,23 @@ func (s *Source) advance(ctx context.Context, millis int64, ids []string) error 
 		return err
 	}
 	return s.cfg.Checkpoints.Save(ctx, s.cfg.CheckpointKey, b)
+}
+
+// move advances st, whose IDs are the set seen, to millis with ids read
+// there, and returns the new set; a millis before st changes nothing.
+func move(st *state, seen map[string]bool, millis int64, ids []string) map[string]bool {
+	switch {
+	case millis > st.Millis:
+		st.Millis = millis
+		seen = map[string]bool{}
+	case millis < st.Millis:
+		return seen
+	}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	st.IDs = slices.Sorted(maps.Keys(seen))
+	return seen
 }
 
 // streamURI names a log stream as events' Source.

@@ -324,3 +324,68 @@ func TestStartSavedWithoutEvents(t *testing.T) {
 		t.Errorf("read %v, want %v", r.ids, want)
 	}
 }
+
+// Following, a batch waiting for its ack is not read again by the next
+// polls (its consumer may take a while to make it durable); a restart
+// before the ack reads it again, one after it does not.
+func TestUnackedBatchNotReadAgain(t *testing.T) {
+	f, srv := newFake(t, eksGroup, 10)
+	f.add(auditEvents("a", 0, 1)...)
+	decs, err := logtype.Decoders(logtype.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := checkpoint.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *Source {
+		src, err := New(context.Background(), Config{
+			Group: eksGroup, StreamPrefix: "kube-apiserver-audit-", Client: client(srv.URL), LogType: ingest.TypeK8sAudit,
+			Decoder: decs[ingest.TypeK8sAudit], Checkpoints: cp, Since: t0,
+			Now:   func() time.Time { return t0.Add(time.Hour) },
+			Sleep: func(ctx context.Context, _ time.Duration) error { return sleep(ctx, time.Millisecond) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = src.Close() })
+		return src
+	}
+	next := func(src *Source, wait time.Duration) ([]*ingest.Event, func(context.Context) error, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		return src.Next(ctx)
+	}
+	calls := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.calls
+	}
+
+	src := open()
+	evs, ack, err := next(src, 30*time.Second)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("first batch: %d events, %v", len(evs), err)
+	}
+	before := calls()
+	for calls() < before+3 {
+		time.Sleep(time.Millisecond)
+	}
+	if again, _, err := next(src, 50*time.Millisecond); err == nil {
+		t.Fatalf("read %d events again while the first batch waits for its ack", len(again))
+	}
+	// Not acknowledged: a restart reads the batch again.
+	_ = src.Close()
+	src = open()
+	if evs, ack, err = next(src, 30*time.Second); err != nil || len(evs) != 2 {
+		t.Fatalf("after a restart without ack: %d events, %v", len(evs), err)
+	}
+	if err := ack(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.add(auditEvents("b", 2)...)
+	if evs, _, err = next(src, 30*time.Second); err != nil || len(evs) != 1 || evs[0].Fields["auditID"] != "b0" {
+		t.Fatalf("after the ack: %d events, %v; want b0 alone", len(evs), err)
+	}
+}
