@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,6 +78,7 @@ type composeFile struct {
 		Image       string            `yaml:"image"`
 		Command     []string          `yaml:"command"`
 		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
 		ReadOnly    bool              `yaml:"read_only"`
 		User        string            `yaml:"user"`
 		CapDrop     []string          `yaml:"cap_drop"`
@@ -115,6 +117,13 @@ func TestCompose(t *testing.T) {
 	if m := c.Services["migrate"]; len(m.Command) == 0 || m.Command[0] != "migrate" {
 		t.Errorf("migrate: command %v", m.Command)
 	}
+	for _, role := range []string{"migrate", "ingest", "detect", "store", "notify"} {
+		s := c.Services[role]
+		checkArgs(t, "service "+role, s.Command)
+		if !slices.Contains(s.Volumes, "./vigil.yaml:"+configPath+":ro") {
+			t.Errorf("%s: volumes %v; want ./vigil.yaml mounted read-only at %s", role, s.Volumes, configPath)
+		}
+	}
 	for _, role := range []string{"ingest", "detect", "store", "notify"} {
 		s, ok := c.Services[role]
 		if !ok {
@@ -132,6 +141,29 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	composeConfig(t)
+}
+
+// configPath is where the deployments mount the configuration.
+const configPath = "/etc/vigil/vigil.yaml"
+
+// checkArgs checks that a vigil command line reads the mounted
+// configuration and carries no secret: no password in a URL, no
+// interpolated password variable.
+func checkArgs(t *testing.T, where string, args []string) {
+	t.Helper()
+	if i := slices.Index(args, "--config"); i < 0 || i+1 >= len(args) || args[i+1] != configPath {
+		t.Errorf("%s: args %q; want --config %s", where, args, configPath)
+	}
+	for _, a := range args {
+		if strings.Contains(strings.ToUpper(a), "PASSWORD") || strings.Contains(a, "$(") || strings.Contains(a, "${") {
+			t.Errorf("%s: argument %q carries a secret; secrets come from the environment", where, a)
+		}
+		if u, err := url.Parse(a); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				t.Errorf("%s: argument %q holds a password", where, a)
+			}
+		}
+	}
 }
 
 // composeConfig validates the file with `docker-compose config`. Without
@@ -195,10 +227,21 @@ type (
 				RunAsNonRoot *bool `yaml:"runAsNonRoot"`
 			} `yaml:"securityContext"`
 			Containers []container `yaml:"containers"`
+			Volumes    []struct {
+				Name      string `yaml:"name"`
+				ConfigMap *struct {
+					Name string `yaml:"name"`
+				} `yaml:"configMap"`
+			} `yaml:"volumes"`
 		} `yaml:"spec"`
 	}
 	container struct {
-		Name  string `yaml:"name"`
+		Name         string   `yaml:"name"`
+		Args         []string `yaml:"args"`
+		VolumeMounts []struct {
+			Name      string `yaml:"name"`
+			MountPath string `yaml:"mountPath"`
+		} `yaml:"volumeMounts"`
 		Ports []struct {
 			Name          string `yaml:"name"`
 			ContainerPort int    `yaml:"containerPort"`
@@ -319,6 +362,23 @@ func TestKubernetes(t *testing.T) {
 			}
 		}
 	}
+	cfg, err := config.Load("k8s/vigil.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(cfg.Listen, ":")
+	for name, d := range deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			if !slices.ContainsFunc(c.Ports, func(cp struct {
+				Name          string `yaml:"name"`
+				ContainerPort int    `yaml:"containerPort"`
+			}) bool {
+				return fmt.Sprint(cp.ContainerPort) == port
+			}) {
+				t.Errorf("Deployment %s container %s: no container port %s, where listen (k8s/vigil.yaml %q) serves the probes", name, c.Name, port, cfg.Listen)
+			}
+		}
+	}
 	for name, d := range deployments {
 		if d.Spec.Replicas != nil && *d.Spec.Replicas > 1 && !pdbs[name] {
 			t.Errorf("Deployment %s runs %d replicas without a PodDisruptionBudget", name, *d.Spec.Replicas)
@@ -354,6 +414,19 @@ func checkPod(t *testing.T, o object) {
 		}
 		if c.Resources.Requests["cpu"] == "" || c.Resources.Requests["memory"] == "" {
 			t.Errorf("%s: resource requests %v", where, c.Resources.Requests)
+		}
+		checkArgs(t, where, c.Args)
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			if m.MountPath != filepath.Dir(configPath) {
+				continue
+			}
+			for _, v := range pod.Volumes {
+				mounted = mounted || (v.Name == m.Name && v.ConfigMap != nil && v.ConfigMap.Name == "vigil-config")
+			}
+		}
+		if !mounted {
+			t.Errorf("%s: the ConfigMap vigil-config is not mounted at %s", where, filepath.Dir(configPath))
 		}
 		if o.Kind != "Deployment" {
 			continue

@@ -69,6 +69,9 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		return err
 	}
 	sources, *flowFormat = r.cfg.Sources, r.cfg.Detect.FlowFormat // the flags' values when given
+	if r.cfg.Checkpoints != "" {
+		*ckpt = r.cfg.Checkpoints
+	}
 	if len(sources) == 0 {
 		fl.Usage()
 		return exitError(2)

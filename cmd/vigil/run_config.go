@@ -14,8 +14,9 @@ import (
 
 // addConfigFlags adds the flags that take the configuration file and
 // override its common keys: --config, --listen, --log-format, --log-level.
-// The command's own flags --source, --bus, --rules, --store, --lateness
-// and --flow-format override their keys too (see runConfigOf).
+// The command's own flags --source, --checkpoints, --bus, --rules,
+// --store, --lateness and --flow-format override their keys too (see
+// runConfigOf).
 func addConfigFlags(fl *flag.FlagSet) *string {
 	path := fl.String("config", "", "configuration file (example: deploy/vigil.yaml); VIGIL_* variables override it, flags override both")
 	fl.String("listen", "", "address of /metrics, /healthz and /readyz, e.g. :9464 (default: listen in the config, else none)")
@@ -49,6 +50,8 @@ func runConfigOf(fl *flag.FlagSet, path string, lookup func(string) (string, boo
 			c.Rules.Paths = []string(*f.Value.(*stringList))
 		case "bus":
 			c.Bus.URL = v
+		case "checkpoints":
+			c.Checkpoints = v
 		case "store":
 			c.Store.URL = v
 		case "lateness":
