@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/vigilsec/vigil/cmd/vigil/config"
 	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/kafka"
 )
@@ -283,5 +285,87 @@ func TestKafkaConfigOf(t *testing.T) {
 	c.Bus.Kafka.TLS.CAFile = filepath.Join(t.TempDir(), "missing.pem")
 	if _, err := kafkaConfigOf(c.Bus, func(string) string { return "x" }); err == nil || !strings.Contains(err.Error(), "bus.kafka.tls.ca_file") {
 		t.Errorf("missing CA file: %v, want an error naming bus.kafka.tls.ca_file", err)
+	}
+}
+
+// TestStoreRoleConfig runs the store role from a configuration file whose
+// store.url is overridden by VIGIL_STORE_URL with a fresh database of the
+// ClickHouse server named by VIGIL_CLICKHOUSE_URL, on an in-process
+// broker: /readyz is 200 (bus and store), and /metrics counts the rows
+// and batches written. Without the variable it skips, or fails under
+// CI=true, like the other ClickHouse tests.
+func TestStoreRoleConfig(t *testing.T) {
+	raw := os.Getenv("VIGIL_CLICKHOUSE_URL")
+	if raw == "" {
+		msg := "VIGIL_CLICKHOUSE_URL is not set; start a server with `export VIGIL_CLICKHOUSE_URL=$(deploy/clickhouse/start.sh)`"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	db := "vigil_role_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	storeURL := raw[:strings.LastIndex(raw, "/")] + "/" + db
+	t.Cleanup(func() {
+		opts, err := ch.ParseDSN(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := ch.Open(opts)
+		if err == nil {
+			err = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+			conn.Close()
+		}
+		if err != nil {
+			t.Errorf("dropping %s: %v", db, err)
+		}
+	})
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bus := "kafka://" + cl.ListenAddrs()[0] + "?partitions=2"
+	path := writeConfig(t, "bus:\n  url: "+bus+"\nstore:\n  url: clickhouse://127.0.0.1:1/unreachable\nlog:\n  format: text\n")
+	t.Setenv("VIGIL_STORE_URL", storeURL)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	roleCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	stderr := &lockedBuffer{}
+	go func() {
+		done <- runStore(roleCtx, []string{"--config", path, "--listen", "127.0.0.1:0", "--session-timeout", "1s", "--heartbeat", "100ms"},
+			stdio{out: io.Discard, err: stderr})
+	}()
+	base := opsAddr(t, stderr, done)
+	pollUntil(t, "/readyz 200", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK }, stderr)
+
+	cfg, err := kafka.ParseURL(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := kafka.NewProducer(cfg, storage.TopicEvents, kafka.EventCodec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Close()
+	var msgs []storage.Message[*ingest.Event]
+	for i := range 5 {
+		ev := &ingest.Event{ID: "role-ev-" + strconv.Itoa(i), Type: "cloudtrail", Time: time.Now().UTC(), Source: "test://role",
+			Raw: []byte(`{"eventName":"ListBuckets"}`), Fields: map[string]any{"eventName": "ListBuckets"}}
+		msgs = append(msgs, storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev})
+	}
+	if err := events.Write(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "vigil_store_rows_total 5", func() bool {
+		_, body := httpGet(t, base+"/metrics")
+		return scrapedValue(body, `vigil_store_rows_total{table="events"}`) == 5 &&
+			scrapedValue(body, `vigil_store_batch_rows_sum{table="events"}`) == 5
+	}, stderr)
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("store: %v\n%s", err, stderr.String())
 	}
 }
