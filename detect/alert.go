@@ -71,21 +71,6 @@ func newAlert(r *rules.Rule, ev *ingest.Event) *Alert {
 	}
 }
 
-// add folds a further matching event into the alert.
-func (a *Alert) add(ev *ingest.Event, maxIDs int) {
-	t := ev.Time.UTC()
-	a.Count++
-	if t.Before(a.FirstTime) {
-		a.FirstTime = t
-	}
-	if t.After(a.LastTime) {
-		a.LastTime = t
-	}
-	if len(a.EventIDs) < maxIDs {
-		a.EventIDs = append(a.EventIDs, ev.ID)
-	}
-}
-
 // clone returns a copy that later updates of a do not change.
 func (a *Alert) clone() *Alert {
 	c := *a

@@ -2,7 +2,6 @@ package detect
 
 import (
 	"cmp"
-	"container/heap"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -14,32 +13,19 @@ import (
 
 // Config configures a Matcher. The zero value is valid.
 type Config struct {
-	// MaxOpen caps the suppressed alerts open at once; when a new one
-	// would exceed it, the one due to close first is closed early (and
-	// counted in Stats.Evicted). Default 100000.
-	MaxOpen int
 	// MaxEventIDs caps Alert.EventIDs; Count keeps the true number.
 	// Default 100.
 	MaxEventIDs int
 	// Signal, when set, receives the signals of correlation rules (rules
-	// with a correlate block) during Match, in match order. When nil they
+	// with a correlate block) and of suppressed rules (single-event rules
+	// with a suppress block) during Match, in match order. When nil they
 	// are kept for Signals, at most MaxPendingSignals of them (more are
 	// dropped and counted in Stats.DroppedSignals).
 	Signal func(Signal)
 }
 
-// Defaults of Config.
-const (
-	DefaultMaxOpen     = 100000
-	DefaultMaxEventIDs = 100
-)
-
-func (c Config) maxOpen() int {
-	if c.MaxOpen > 0 {
-		return c.MaxOpen
-	}
-	return DefaultMaxOpen
-}
+// DefaultMaxEventIDs is the default of Config.MaxEventIDs.
+const DefaultMaxEventIDs = 100
 
 func (c Config) maxEventIDs() int {
 	if c.MaxEventIDs > 0 {
@@ -54,10 +40,8 @@ type Matcher struct {
 	cfg     Config
 	rules   []*ruleState // enabled rules, in set order
 	types   map[string]*typeIndex
-	open    map[openKey]*openAlert
-	queue   openQueue // open alerts by deadline
-	closed  []*Alert  // closed since the last Advance or Flush
-	signals []Signal  // produced since the last Signals
+	closed  []*Alert // fired since the last Advance or Flush
+	signals []Signal // produced since the last Signals
 
 	events  atomic.Uint64
 	evicted atomic.Uint64
@@ -95,24 +79,10 @@ type typeIndex struct {
 	catchAll []*ruleState                       // rules without an indexable constraint
 }
 
-// openKey identifies a suppression bucket.
-type openKey struct {
-	rule string
-	key  string
-}
-
-// openAlert is an alert within its suppression period.
-type openAlert struct {
-	alert    *Alert
-	key      openKey
-	deadline time.Time
-	index    int // in the queue
-}
-
 // New returns a matcher of the enabled rules among rs; disabled rules are
 // left out. Every rule must come from a successful rules.Load.
 func New(rs []*rules.Rule, c Config) (*Matcher, error) {
-	m := &Matcher{cfg: c, types: map[string]*typeIndex{}, open: map[openKey]*openAlert{}, timeMask: EvalSampleEvery - 1}
+	m := &Matcher{cfg: c, types: map[string]*typeIndex{}, timeMask: EvalSampleEvery - 1}
 	seen := map[string]bool{}
 	for _, r := range rs {
 		if !r.Enabled {
@@ -159,12 +129,11 @@ func New(rs []*rules.Rule, c Config) (*Matcher, error) {
 }
 
 // Match evaluates the rules that can match ev and returns the alerts this
-// event opened (matches of correlation rules become signals instead, see
-// Config.Signal and Signals), each with count 1 (copies: later updates do not show in
-// them), in rule order. A match that falls into an open suppression period
-// updates that alert instead and returns nothing; a match after the period
-// closes the old alert (returned by the next Advance or Flush) and opens a
-// new one.
+// event fired, each with count 1 (copies), in rule order. Matches of
+// correlation rules and of suppressed rules become signals instead (see
+// Config.Signal and Signals): a correlator (package correlate) holds their
+// windows and suppression periods, so that the matcher keeps no state
+// between events.
 func (m *Matcher) Match(ev *ingest.Event) []*Alert {
 	m.events.Add(1)
 	ti := m.types[ev.Type]
@@ -194,12 +163,13 @@ func (m *Matcher) Match(ev *ingest.Event) []*Alert {
 	slices.SortFunc(hits, func(a, b *ruleState) int { return cmp.Compare(a.order, b.order) })
 	var out []*Alert
 	for _, st := range hits {
-		if st.rule.Correlate != nil {
+		switch {
+		case st.rule.Correlate != nil:
 			m.signal(st, ev)
-			continue
-		}
-		if a := m.fire(st.rule, ev); a != nil {
-			out = append(out, a)
+		case st.rule.Suppress != nil:
+			m.suppressed(st.rule, ev)
+		default:
+			out = append(out, m.fire(st.rule, ev))
 		}
 	}
 	return out
@@ -234,67 +204,31 @@ func (st *ruleState) fail(err error) {
 	st.lastErr.Store(&msg)
 }
 
-// fire turns a match into a new alert, or folds it into an open one.
+// fire turns a match of a single-event rule without suppression into an
+// alert, which opens and closes at once: Match returns a copy, and the
+// next Advance or Flush the alert itself.
 func (m *Matcher) fire(r *rules.Rule, ev *ingest.Event) *Alert {
-	if r.Suppress == nil {
-		a := newAlert(r, ev)
-		m.closed = append(m.closed, a)
-		return a.clone()
-	}
-	k := openKey{rule: r.ID, key: r.SuppressKey(ev.Fields)}
-	if o := m.open[k]; o != nil {
-		if ev.Time.Before(o.deadline) {
-			o.alert.add(ev, m.cfg.maxEventIDs())
-			return nil
-		}
-		m.close(o)
-	}
-	if len(m.open) >= m.cfg.maxOpen() {
-		m.close(m.queue[0])
-		m.evicted.Add(1)
-	}
 	a := newAlert(r, ev)
-	o := &openAlert{alert: a, key: k, deadline: a.FirstTime.Add(r.Suppress.For)}
-	m.open[k] = o
-	heap.Push(&m.queue, o)
+	m.closed = append(m.closed, a)
 	return a.clone()
 }
 
-// close ends an open alert's period.
-func (m *Matcher) close(o *openAlert) {
-	heap.Remove(&m.queue, o.index)
-	delete(m.open, o.key)
-	m.closed = append(m.closed, o.alert)
-}
+// Advance tells the matcher that event time has reached t. It returns the
+// alerts fired since the last Advance or Flush, in their final state (an
+// alert of a rule without suppression closes as soon as it opens; the
+// periods of suppressed rules are the correlator's, see Match), so that a
+// caller sees each alert open and close as it does a correlator's.
+func (m *Matcher) Advance(time.Time) []*Alert { return m.drain() }
 
-// Advance tells the matcher that event time has reached t: it closes the
-// suppressed alerts whose period ended at or before t, and returns them
-// with every other alert closed since the last call (unsuppressed alerts
-// close as soon as they open), in their final state.
-func (m *Matcher) Advance(t time.Time) []*Alert {
-	for len(m.queue) > 0 && !m.queue[0].deadline.After(t) {
-		m.close(m.queue[0])
-	}
-	return m.drain()
-}
-
-// Flush closes every open alert and returns all alerts closed since the
-// last Advance or Flush, in their final state.
-func (m *Matcher) Flush() []*Alert {
-	for len(m.queue) > 0 {
-		m.close(m.queue[0])
-	}
-	return m.drain()
-}
+// Flush returns the alerts fired since the last Advance or Flush, in their
+// final state. The matcher holds nothing open.
+func (m *Matcher) Flush() []*Alert { return m.drain() }
 
 func (m *Matcher) drain() []*Alert {
 	out := m.closed
 	m.closed = nil
 	return out
 }
-
-// Open returns the number of suppressed alerts currently open.
-func (m *Matcher) Open() int { return len(m.open) }
 
 // RuleStats are the counters of one rule.
 type RuleStats struct {
@@ -332,34 +266,4 @@ func (m *Matcher) Stats() Stats {
 		s.Rules[i] = rs
 	}
 	return s
-}
-
-// openQueue is a min-heap of open alerts by deadline.
-type openQueue []*openAlert
-
-func (q openQueue) Len() int { return len(q) }
-func (q openQueue) Less(i, j int) bool {
-	if !q[i].deadline.Equal(q[j].deadline) {
-		return q[i].deadline.Before(q[j].deadline)
-	}
-	return q[i].alert.AlertID < q[j].alert.AlertID
-}
-func (q openQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index = i
-	q[j].index = j
-}
-
-func (q *openQueue) Push(x any) {
-	o := x.(*openAlert)
-	o.index = len(*q)
-	*q = append(*q, o)
-}
-
-func (q *openQueue) Pop() any {
-	old := *q
-	o := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	return o
 }

@@ -89,65 +89,46 @@ func TestMatchIndexing(t *testing.T) {
 	}
 }
 
-func TestSuppression(t *testing.T) {
-	rs := loadRules(t, rule("login", "cloudtrail", `eventName == "ConsoleLogin"`,
-		"suppress: {key: [userIdentity.arn], for: 1h}", "group_by: [userIdentity.arn, sourceIPAddress]"))
-	m, err := New(rs, Config{MaxEventIDs: 2})
+// TestSuppressedSignals checks that the matcher keeps no suppression
+// state: each match of a suppressed rule becomes a signal keyed by the
+// suppress key, carrying the alert's group key when it differs, for the
+// correlator (package correlate) to fold into periods.
+func TestSuppressedSignals(t *testing.T) {
+	rs := loadRules(t,
+		rule("login", "cloudtrail", `eventName == "ConsoleLogin"`,
+			"suppress: {key: [userIdentity.arn], for: 1h}", "group_by: [userIdentity.arn, sourceIPAddress]",
+			"summary: 'login of {{ userIdentity.arn }}'"),
+		rule("root", "cloudtrail", `userIdentity.type == "Root"`, "suppress: {key: [recipientAccountId], for: 1h}"),
+	)
+	var sigs []Signal
+	m, err := New(rs, Config{Signal: func(s Signal) { sigs = append(sigs, s) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	login := func(id string, at time.Duration, who string) *ingest.Event {
-		return event(id, "cloudtrail", at, map[string]any{"eventName": "ConsoleLogin",
-			"userIdentity": map[string]any{"arn": who}, "sourceIPAddress": "192.0.2.1"})
-	}
-	var opened []*Alert
 	for _, ev := range []*ingest.Event{
-		login("a1", 0, "alice"),
-		login("a2", 10*time.Minute, "alice"),
-		login("b1", 20*time.Minute, "bob"),
-		login("a3", 5*time.Minute, "alice"), // late, within the period
-		login("a4", 59*time.Minute, "alice"),
+		event("a1", "cloudtrail", 0, map[string]any{"eventName": "ConsoleLogin",
+			"userIdentity": map[string]any{"arn": "alice"}, "sourceIPAddress": "192.0.2.1"}),
+		event("a2", "cloudtrail", time.Minute, map[string]any{"eventName": "ConsoleLogin",
+			"userIdentity": map[string]any{"arn": "alice", "type": "Root"}, "sourceIPAddress": "192.0.2.1",
+			"recipientAccountId": "111122223333"}),
 	} {
-		opened = append(opened, m.Match(ev)...)
+		if got := m.Match(ev); len(got) != 0 {
+			t.Errorf("%s: suppressed rules returned alerts %+v", ev.ID, got)
+		}
 	}
-	if len(opened) != 2 || opened[0].Count != 1 || opened[0].GroupKey != "userIdentity.arn=alice,sourceIPAddress=192.0.2.1" {
-		t.Fatalf("opened: %+v", opened)
+	want := []Signal{
+		{RuleID: "login", GroupKey: "userIdentity.arn=alice", AlertKey: "userIdentity.arn=alice,sourceIPAddress=192.0.2.1",
+			EventID: "a1", Time: t0, LogType: "cloudtrail", Summary: "login of alice"},
+		{RuleID: "login", GroupKey: "userIdentity.arn=alice", AlertKey: "userIdentity.arn=alice,sourceIPAddress=192.0.2.1",
+			EventID: "a2", Time: t0.Add(time.Minute), LogType: "cloudtrail", Summary: "login of alice"},
+		{RuleID: "root", GroupKey: "recipientAccountId=111122223333", EventID: "a2", Time: t0.Add(time.Minute),
+			LogType: "cloudtrail", Summary: "root"},
 	}
-	if got := m.Advance(t0.Add(59 * time.Minute)); len(got) != 0 {
-		t.Fatalf("closed early: %+v", got)
+	if !slices.Equal(sigs, want) {
+		t.Errorf("signals:\n got %+v\nwant %+v", sigs, want)
 	}
-	closed := m.Advance(t0.Add(time.Hour))
-	if len(closed) != 1 {
-		t.Fatalf("want alice's alert closed, got %+v", closed)
-	}
-	a := closed[0]
-	if a.Count != 4 || !slices.Equal(a.EventIDs, []string{"a1", "a2"}) || !a.FirstTime.Equal(t0) ||
-		!a.LastTime.Equal(t0.Add(59*time.Minute)) || a.AlertID != opened[0].AlertID {
-		t.Errorf("alice: %+v", a)
-	}
-	// a match after the period opens a new alert
-	if got := m.Match(login("a5", 2*time.Hour, "alice")); len(got) != 1 || got[0].AlertID == a.AlertID {
-		t.Errorf("after the period: %+v", got)
-	}
-	rest := m.Flush()
-	if len(rest) != 2 || m.Open() != 0 {
-		t.Errorf("flush: %+v", rest)
-	}
-}
-
-func TestEviction(t *testing.T) {
-	rs := loadRules(t, rule("r", "cloudtrail", `true`, "suppress: {key: [k], for: 1h}"))
-	m, err := New(rs, Config{MaxOpen: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Match(event("1", "cloudtrail", 0, map[string]any{"k": "a"}))
-	m.Match(event("2", "cloudtrail", time.Minute, map[string]any{"k": "b"}))
-	if m.Open() != 1 || m.Stats().Evicted != 1 {
-		t.Fatalf("open %d, evicted %d", m.Open(), m.Stats().Evicted)
-	}
-	if got := m.Advance(t0.Add(time.Minute)); len(got) != 1 || got[0].EventIDs[0] != "1" {
-		t.Errorf("evicted alert not returned: %+v", got)
+	if got := m.Flush(); len(got) != 0 {
+		t.Errorf("flush returned %+v; the matcher holds nothing open", got)
 	}
 }
 

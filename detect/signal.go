@@ -5,20 +5,30 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/rules"
 )
 
 // Signal is a match of a correlation rule (of one of its steps, for
-// sequence and absence), keyed by the rule's group key: what the matcher
-// hands to a correlator. An event yields one signal per group key (a key
-// expression that returns a list yields several). A Signal with an empty
-// RuleID is a time mark: it tells a correlator that reads only signals that
-// the input has reached Time (see correlate.Correlator.Add).
+// sequence and absence), keyed by the rule's group key, or a match of a
+// suppressed rule (a single-event rule with a suppress block), keyed by its
+// suppress key: what the matcher hands to a correlator, which holds the
+// windows and the suppression periods. An event yields one signal per
+// group key (a key expression that returns a list yields several). A
+// Signal with an empty RuleID is a time mark: it tells a correlator that
+// reads only signals that the input has reached Time (see
+// correlate.Correlator.Add).
 type Signal struct {
 	RuleID string `json:"rule_id"`
 	// Step is the index of the matched step; 0 for rules without steps.
 	Step int `json:"step"`
-	// GroupKey is "name=value" for each key part, joined by commas.
+	// GroupKey is "name=value" for each key part, joined by commas: the
+	// group key of a correlation rule, the suppress key of a suppressed
+	// rule.
 	GroupKey string `json:"group_key"`
+	// AlertKey is, for a suppressed rule whose group_by differs from its
+	// suppress key, the group key of the alert the match would open;
+	// empty when it is GroupKey.
+	AlertKey string `json:"alert_key,omitempty"`
 	// Value is the value of correlate.field (distinct, first_seen).
 	Value   string    `json:"value,omitempty"`
 	EventID string    `json:"event_id"`
@@ -26,6 +36,30 @@ type Signal struct {
 	LogType string    `json:"log_type"`
 	// Summary is the rule's summary rendered from the event.
 	Summary string `json:"summary"`
+}
+
+// send hands a signal to Config.Signal, or keeps it for Signals.
+func (m *Matcher) send(s Signal) {
+	switch {
+	case m.cfg.Signal != nil:
+		m.cfg.Signal(s)
+	case len(m.signals) < MaxPendingSignals:
+		m.signals = append(m.signals, s)
+	default:
+		m.dropped.Add(1)
+	}
+}
+
+// suppressed turns a match of suppressed rule r into its signal, keyed by
+// the suppress key: the correlator holds the suppression periods, so that
+// they survive a restart (snapshots, rebuilds by replay) like windows do.
+func (m *Matcher) suppressed(r *rules.Rule, ev *ingest.Event) {
+	s := Signal{RuleID: r.ID, GroupKey: r.SuppressKey(ev.Fields), EventID: ev.ID, Time: ev.Time.UTC(),
+		LogType: ev.Type, Summary: r.RenderSummary(ev.Fields)}
+	if g := r.GroupKey(ev.Fields); g != s.GroupKey {
+		s.AlertKey = g
+	}
+	m.send(s)
 }
 
 // signal turns a match of correlation rule st into signals.
@@ -43,14 +77,7 @@ func (m *Matcher) signal(st *ruleState, ev *ingest.Event) {
 		for _, k := range keys {
 			s := base
 			s.Step, s.GroupKey, s.Value = step, k, value
-			switch {
-			case m.cfg.Signal != nil:
-				m.cfg.Signal(s)
-			case len(m.signals) < MaxPendingSignals:
-				m.signals = append(m.signals, s)
-			default:
-				m.dropped.Add(1)
-			}
+			m.send(s)
 		}
 	}
 	if len(c.Steps) == 0 {
@@ -95,7 +122,7 @@ func (m *Matcher) signal(st *ruleState, ev *ingest.Event) {
 // for Signals.
 const MaxPendingSignals = 1 << 16
 
-// Signals returns the signals of correlation rules produced by Match since
+// Signals returns the signals of correlation and suppressed rules produced by Match since
 // the last call, in match order, and forgets them. It returns nil when
 // Config.Signal is set.
 func (m *Matcher) Signals() []Signal {

@@ -111,8 +111,8 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 		rules:      cfg.Rules.Paths,
 		flowFormat: cfg.Detect.FlowFormat,
 		lateness:   cfg.Detect.Lateness,
-		detect:     detect.Config{MaxOpen: cfg.Detect.MaxOpenAlerts},
-		correlate:  correlate.Config{MaxWindows: cfg.Detect.MaxWindows},
+		detect:     detect.Config{},
+		correlate:  correlate.Config{MaxWindows: cfg.Detect.MaxWindows, MaxOpen: cfg.Detect.MaxOpenAlerts},
 		limits:     ingest.Limits{MaxRecordBytes: cfg.Limits.MaxRecordBytes, MaxDecompressedBytes: cfg.Limits.MaxDecompressedBytes},
 		busSize:    cfg.Bus.Capacity,
 		drain:      cfg.ShutdownTimeout,
@@ -603,14 +603,20 @@ func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event
 		ev := msg.Value
 		p.events[ev.Type]++
 		alerts := opened(p.matcher.Match(ev))
-		for _, sig := range p.matcher.Signals() {
+		sigs := p.matcher.Signals()
+		for _, sig := range sigs {
 			if err := p.correlator.Add(sig); err != nil {
 				return errors.Join(err, out.Close())
 			}
 		}
-		if ev.Time.After(watermark) {
+		advanced := ev.Time.After(watermark)
+		if advanced {
 			watermark = ev.Time
 			alerts = append(alerts, p.matcher.Advance(watermark)...)
+		}
+		// A suppressed rule's match opens its alert in the correlator at
+		// once, even behind the watermark: take it now.
+		if advanced || (len(sigs) > 0 && !watermark.IsZero()) {
 			op, closed := p.correlator.Advance(watermark)
 			alerts = append(append(alerts, opened(op)...), closed...)
 		}

@@ -3,6 +3,7 @@ package correlate
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ const (
 	DefaultMaxWindows  = 1 << 20
 	DefaultMaxValues   = 1 << 20
 	DefaultMaxEventIDs = 100
+	DefaultMaxOpen     = 100000
 )
 
 // Config configures a Correlator. The zero value is valid.
@@ -42,6 +44,11 @@ type Config struct {
 	// MaxEventIDs caps Alert.EventIDs; Count keeps the true number.
 	// Default 100.
 	MaxEventIDs int
+	// MaxOpen caps the suppression periods open at once, over all the
+	// suppressed rules; when a new one would exceed it, the one due to
+	// close first is closed early (and counted in Stats.Evicted of its
+	// rule). Default 100000.
+	MaxOpen int
 }
 
 // unbounded stands for a negative Lateness: longer than any event-time
@@ -72,6 +79,13 @@ func (c Config) maxValues() int {
 	return DefaultMaxValues
 }
 
+func (c Config) maxOpen() int {
+	if c.MaxOpen > 0 {
+		return c.MaxOpen
+	}
+	return DefaultMaxOpen
+}
+
 func (c Config) maxEventIDs() int {
 	if c.MaxEventIDs > 0 {
 		return c.MaxEventIDs
@@ -94,6 +108,8 @@ type Correlator struct {
 	ids      idTable
 	opened   []*detect.Alert
 	closed   []*detect.Alert
+	supp     suppressor
+	closedTo int64 // newest event time the suppression periods were closed by
 	signals  uint64
 	late     uint64
 }
@@ -124,12 +140,14 @@ type state interface {
 	load(*ruleSnap) error
 }
 
-// New returns a correlator of the enabled correlation rules among rs; other
-// rules are left out. Every rule must come from a successful rules.Load.
+// New returns a correlator of the enabled correlation rules and suppressed
+// rules (single-event rules with a suppress block) among rs; other rules are
+// left out. Every rule must come from a successful rules.Load.
 func New(rs []*rules.Rule, c Config) (*Correlator, error) {
-	co := &Correlator{cfg: c, byID: map[string]*ruleCorr{}, ids: newIDTable()}
+	co := &Correlator{cfg: c, byID: map[string]*ruleCorr{}, ids: newIDTable(),
+		supp: suppressor{open: map[suppKey]*period{}}, closedTo: math.MinInt64}
 	for _, r := range rs {
-		if !r.Enabled || r.Correlate == nil {
+		if !r.Enabled || (r.Correlate == nil && r.Suppress == nil) {
 			continue
 		}
 		if co.byID[r.ID] != nil {
@@ -139,6 +157,12 @@ func New(rs []*rules.Rule, c Config) (*Correlator, error) {
 			return nil, fmt.Errorf("correlate: rule %s is not compiled", r.ID)
 		}
 		rc := &ruleCorr{c: co, rule: r}
+		if r.Correlate == nil {
+			rc.st = &suppressState{rc: rc}
+			co.byID[r.ID] = rc
+			co.rules = append(co.rules, rc)
+			continue
+		}
 		switch r.Correlate.Type {
 		case rules.CorrelateCount:
 			rc.st = newCountState(rc)
@@ -159,16 +183,21 @@ func New(rs []*rules.Rule, c Config) (*Correlator, error) {
 	return co, nil
 }
 
-// Rules returns the number of correlation rules the correlator holds.
+// Rules returns the number of rules the correlator holds: correlation rules
+// and suppressed rules.
 func (c *Correlator) Rules() int { return len(c.rules) }
 
 // Span returns how far back a rebuild must replay input before the first
-// position it has not processed: the longest window or within of the rules
-// plus the allowed lateness. first_seen learning is not rebuilt; it needs
-// a snapshot.
+// position it has not processed: the longest window, within or suppression
+// period of the rules plus the allowed lateness. first_seen learning is not
+// rebuilt; it needs a snapshot.
 func (c *Correlator) Span() time.Duration {
 	var d time.Duration
 	for _, rc := range c.rules {
+		if rc.rule.Correlate == nil {
+			d = max(d, rc.rule.Suppress.For)
+			continue
+		}
 		d = max(d, rc.rule.Correlate.Span())
 	}
 	return d + c.cfg.lateness()
@@ -183,6 +212,11 @@ func (c *Correlator) Span() time.Duration {
 // marks so that a correlator reading only signals sees time pass, which
 // closes windows and absences). A signal of a rule the correlator does not
 // hold is an error.
+//
+// A signal of a suppressed rule is not held back: it opens an alert (one
+// Advance or Flush returns among those opened) or folds into the open one
+// of its rule and suppress key at once, in arrival order, and is never
+// late; its period closes when the newest event time reaches its end.
 func (c *Correlator) Add(s detect.Signal) error {
 	if s.RuleID == "" {
 		c.seen(s.Time.UnixNano())
@@ -195,6 +229,11 @@ func (c *Correlator) Add(s detect.Signal) error {
 	c.signals++
 	rc.signals++
 	t := s.Time.UnixNano()
+	if rc.rule.Correlate == nil {
+		c.seen(t)
+		c.suppress(rc, &s, t)
+		return nil
+	}
 	if c.started && t < c.frontier {
 		c.late++
 		rc.late++
@@ -217,12 +256,20 @@ func (c *Correlator) seen(t int64) {
 }
 
 // Advance tells the correlator that event time has reached t (the newest
-// event time of the input, matching or not). It correlates the signals
-// older than the watermark (t minus the lateness), closes what is due, and
-// returns the alerts that opened and those that closed, in their final
-// state, since the last call. Opened alerts are copies.
+// event time of the input, matching or not). When the newest event time
+// has moved since the last call, it closes the suppression periods that end
+// at or before it (a period a late match opened behind the newest time
+// stays open until time moves again, so that the matches right after it
+// still fold in); it correlates the
+// signals older than the watermark (t minus the lateness), closes what is
+// due, and returns the alerts that opened and those that closed, in their
+// final state, since the last call. Opened alerts are copies.
 func (c *Correlator) Advance(t time.Time) (opened, closed []*detect.Alert) {
 	c.seen(t.UnixNano())
+	if c.maxSeen > c.closedTo {
+		c.closePeriods(c.maxSeen)
+		c.closedTo = c.maxSeen
+	}
 	w := c.maxSeen - int64(c.cfg.lateness())
 	if w > c.frontier {
 		c.release(func(ps *pendingSignal) bool { return ps.t < w })
@@ -235,10 +282,14 @@ func (c *Correlator) Advance(t time.Time) (opened, closed []*detect.Alert) {
 }
 
 // Flush ends the input: it correlates every pending signal, closes what is
-// due by the newest event time seen, closes every open alert and drops
-// partial state (windows below their threshold, sequences not completed,
-// absences whose time is not up). It returns what opened and closed.
+// due by the newest event time seen, closes every open alert (suppression
+// periods first, by their end) and drops partial state (windows below their
+// threshold, sequences not completed, absences whose time is not up). It
+// returns what opened and closed.
 func (c *Correlator) Flush() (opened, closed []*detect.Alert) {
+	for len(c.supp.queue) > 0 {
+		c.closePeriod(c.supp.queue[0])
+	}
 	c.release(func(*pendingSignal) bool { return true })
 	for _, rc := range c.rules {
 		rc.st.expire(c.maxSeen)

@@ -19,6 +19,7 @@ type snapshot struct {
 	Started  bool
 	MaxSeen  int64
 	Frontier int64
+	ClosedTo int64
 	Signals  uint64
 	Late     uint64
 	Pending  []detect.Signal
@@ -41,6 +42,7 @@ type ruleSnap struct {
 	Begun   bool       // first_seen
 	Seqs    []seqSnap  // sequence
 	Absent  []absentSnap
+	Periods []periodSnap // suppressed rules
 }
 
 type evSnap struct {
@@ -90,12 +92,12 @@ type absentSnap struct {
 // so far are delivered); Restore continues from there.
 func (c *Correlator) Snapshot(w io.Writer) error {
 	s := snapshot{Format: snapshotFormat, Started: c.started, MaxSeen: c.maxSeen, Frontier: c.frontier,
-		Signals: c.signals, Late: c.late}
+		ClosedTo: c.closedTo, Signals: c.signals, Late: c.late}
 	for _, it := range c.pending {
 		s.Pending = append(s.Pending, it.ps.Signal)
 	}
 	for _, rc := range c.rules {
-		rs := ruleSnap{ID: rc.rule.ID, Version: rc.rule.Version, Type: rc.rule.Correlate.Type,
+		rs := ruleSnap{ID: rc.rule.ID, Version: rc.rule.Version, Type: stateType(rc),
 			Signals: rc.signals, Late: rc.late, Evicted: rc.evicted, Alerts: rc.alerts}
 		rc.st.save(&rs)
 		s.Rules = append(s.Rules, rs)
@@ -108,8 +110,9 @@ func (c *Correlator) Snapshot(w io.Writer) error {
 
 // Restore replaces the state of a correlator built from the same rules by
 // a snapshot. The state of a rule that is no longer held, or whose version
-// or correlation type changed, is dropped; rules new since the snapshot
-// start empty.
+// or correlation type changed, is dropped, except that its open
+// suppression periods close: the next Advance or Flush returns their
+// alerts in their final state. Rules new since the snapshot start empty.
 func (c *Correlator) Restore(r io.Reader) error {
 	var s snapshot
 	if err := gob.NewDecoder(r).Decode(&s); err != nil {
@@ -135,11 +138,13 @@ func (c *Correlator) Restore(r io.Reader) error {
 			n.st = newSeqState(n)
 		case *absenceState:
 			n.st = newAbsenceState(n)
+		case *suppressState:
+			n.st = &suppressState{rc: n}
 		}
 		fresh.byID[n.rule.ID] = n
 		fresh.rules = append(fresh.rules, n)
 	}
-	fresh.started, fresh.maxSeen, fresh.frontier = s.Started, s.MaxSeen, s.Frontier
+	fresh.started, fresh.maxSeen, fresh.frontier, fresh.closedTo = s.Started, s.MaxSeen, s.Frontier, s.ClosedTo
 	fresh.signals, fresh.late = s.Signals, s.Late
 	for _, sig := range s.Pending {
 		if rc := fresh.byID[sig.RuleID]; rc != nil {
@@ -150,7 +155,11 @@ func (c *Correlator) Restore(r io.Reader) error {
 	for i := range s.Rules {
 		rs := &s.Rules[i]
 		rc := fresh.byID[rs.ID]
-		if rc == nil || rc.rule.Version != rs.Version || rc.rule.Correlate.Type != rs.Type {
+		if rc == nil || rc.rule.Version != rs.Version || stateType(rc) != rs.Type {
+			for _, x := range rs.Periods {
+				a := x.Alert
+				fresh.closed = append(fresh.closed, &a)
+			}
 			continue
 		}
 		rc.signals, rc.late, rc.evicted, rc.alerts = rs.Signals, rs.Late, rs.Evicted, rs.Alerts
@@ -163,6 +172,15 @@ func (c *Correlator) Restore(r io.Reader) error {
 		rc.c = c
 	}
 	return nil
+}
+
+// stateType names the kind of state of a rule in snapshots: its
+// correlation type, or "suppress".
+func stateType(rc *ruleCorr) string {
+	if rc.rule.Correlate == nil {
+		return typeSuppress
+	}
+	return rc.rule.Correlate.Type
 }
 
 func (c *Correlator) evSnaps(evs []evRef) []evSnap {
