@@ -28,7 +28,7 @@ func TestExampleIsValid(t *testing.T) {
 	if c.Store.Password.Env != "VIGIL_CLICKHOUSE_PASSWORD" || c.Store.Retention != 90*24*time.Hour {
 		t.Errorf("store = %+v", c.Store)
 	}
-	if len(c.Notify.Routes) != 2 || c.Notify.Retry.MaxAge != time.Hour {
+	if len(c.Notify.Routes) == 0 || len(c.Notify.Destinations) == 0 || c.Notify.Retry.MaxAge != time.Hour {
 		t.Errorf("notify = %+v", c.Notify)
 	}
 }
@@ -199,7 +199,8 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if back.Store != c.Store || back.Rules.ReloadInterval != c.Rules.ReloadInterval || len(back.Notify.Destinations) != 2 {
+	if back.Store != c.Store || back.Rules.ReloadInterval != c.Rules.ReloadInterval || len(back.Notify.Destinations) != len(c.Notify.Destinations) ||
+		len(back.Notify.Destinations) == 0 {
 		t.Errorf("round trip: %+v", back)
 	}
 }
