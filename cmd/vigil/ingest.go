@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/ingest/cloudwatch"
 	"github.com/vigilsec/vigil/ingest/s3"
 	"github.com/vigilsec/vigil/ingest/sqs"
+	"github.com/vigilsec/vigil/storage/kafka"
 )
 
 // openAWSSource opens an AWS source by its URL: s3://BUCKET/PREFIX?type=…
@@ -39,6 +41,36 @@ func openAWSSource(ctx context.Context, rawURL string, o s3.Options) (src ingest
 		return nil, false, nil
 	}
 	return src, true, err
+}
+
+// checkpointsOnBus is the --checkpoints value that keeps the checkpoints
+// in Kafka, on the topic kafka.DefaultCheckpointTopic of the bus.
+const checkpointsOnBus = "kafka://"
+
+// busCheckpoints opens the checkpoint store of vigil ingest --bus named
+// by spec: kafka:// is the compacted topic vigil.checkpoints on the bus,
+// kafka://TOPIC another topic there, anything else a local directory, and
+// "" none (nil). Without AWS sources among sources it opens none either.
+// A Kafka store is an io.Closer.
+func busCheckpoints(ctx context.Context, cfg kafka.Config, spec string, sources []string) (checkpoint.Store, error) {
+	topic, onBus := strings.CutPrefix(spec, checkpointsOnBus)
+	switch {
+	case spec == "" || !slices.ContainsFunc(sources, awsScheme):
+		return nil, nil
+	case onBus && strings.ContainsAny(topic, "/?#:@"):
+		return nil, fmt.Errorf("--checkpoints %q: want kafka:// or kafka://TOPIC (the topic is on the bus)", spec)
+	case onBus:
+		s, err := kafka.OpenCheckpoints(ctx, cfg, topic)
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	d, err := checkpoint.NewDir(spec)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // progresser is what the AWS sources report for progress lines.
@@ -190,27 +222,18 @@ func (in *ingestRun) bad(e *ingest.DecodeError) {
 // drain writes src's batches until it ends or ctx does, acknowledging each
 // batch after it was written and flushed.
 func (in *ingestRun) drain(ctx context.Context, src ingest.Source) error {
-	for {
-		evs, ack, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			// A source reports a failed call and retries it itself.
-			fmt.Fprintf(in.errw, "ingest: %v\n", err)
-			continue
-		}
+	failed := func(err error) {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		fmt.Fprintf(in.errw, "ingest: %v\n", err) // the source retries the call itself
+	}
+	return drainSource(ctx, src, failed, func(ctx context.Context, evs []*ingest.Event, ack func(context.Context) error) error {
 		if err := in.write(evs); err != nil {
 			return err
 		}
 		in.events.Add(int64(len(evs)))
-		if err := ack(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-	}
+		return ackNow(ctx, ack)
+	})
 }
 
 func (in *ingestRun) write(evs []*ingest.Event) error {

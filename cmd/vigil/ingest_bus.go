@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilsec/vigil/ingest"
-	"github.com/vigilsec/vigil/ingest/checkpoint"
 	"github.com/vigilsec/vigil/ingest/logtype"
 	"github.com/vigilsec/vigil/ingest/s3"
 	"github.com/vigilsec/vigil/storage"
@@ -50,7 +49,8 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 	rf := addRoleFlags(fl)
 	var sources stringList
 	fl.Var(&sources, "source", "file://PATH (a file or a directory), s3://…, sqs://…, cloudwatch://… (repeatable)")
-	ckpt := fl.String("checkpoints", "vigil-data/checkpoints", "directory of durable checkpoints of AWS sources; empty: none")
+	ckpt := fl.String("checkpoints", checkpointsOnBus, "where AWS sources keep their checkpoints: kafka:// (the compacted topic "+
+		kafka.DefaultCheckpointTopic+" on the bus), kafka://TOPIC (another topic on the bus), a local directory, or empty: none")
 	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line")
 	maxShown := fl.Int("show-errors", 20, "how many bad records to print (all are counted)")
 	fl.Usage = func() {
@@ -97,10 +97,11 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		}
 	}()
 	o := s3.Options{Bad: bi.badRecord}
-	if *ckpt != "" {
-		if o.Checkpoints, err = checkpoint.NewDir(*ckpt); err != nil {
-			return err
-		}
+	if o.Checkpoints, err = busCheckpoints(ctx, cfg, *ckpt, sources); err != nil {
+		return err
+	}
+	if c, ok := o.Checkpoints.(io.Closer); ok {
+		defer c.Close()
 	}
 	for _, u := range sources {
 		if path, ok := strings.CutPrefix(u, "file://"); ok {
@@ -204,25 +205,13 @@ func (b *busIngest) write(ctx context.Context, evs []*ingest.Event) error {
 // drain writes an AWS source's batches until it ends or ctx does,
 // acknowledging each batch once Kafka has it.
 func (b *busIngest) drain(ctx context.Context, src ingest.Source) error {
-	for {
-		evs, ack, err := src.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			fmt.Fprintf(b.errw, "ingest: %v\n", err) // the source retries the call itself
-			continue
-		}
+	failed := func(err error) { fmt.Fprintf(b.errw, "ingest: %v\n", err) } // the source retries the call itself
+	return drainSource(ctx, src, failed, func(ctx context.Context, evs []*ingest.Event, ack func(context.Context) error) error {
 		if err := b.write(ctx, evs); err != nil {
 			return err
 		}
-		if err := ack(context.WithoutCancel(ctx)); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-	}
+		return ackNow(ctx, ack)
+	})
 }
 
 // file decodes one file, of the log type its first bytes show, onto the

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/vigilsec/vigil/detect/correlate"
 	"github.com/vigilsec/vigil/detect/notify"
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/awsconf"
 	"github.com/vigilsec/vigil/ingest/logtype"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/batch"
@@ -53,7 +55,8 @@ const (
 func runRun(ctx context.Context, args []string, s stdio) error {
 	fl := newFlags("run", s.err)
 	var sources, ruleDirs stringList
-	fl.Var(&sources, "source", "input: file://PATH, a file or a directory read recursively (repeatable)")
+	fl.Var(&sources, "source", "input (repeatable): file://PATH, a file or a directory read recursively; s3://BUCKET/PREFIX?type=cloudtrail|vpcflow, read once; sqs://… or sqs+https://… and cloudwatch://LOG-GROUP?type=…, followed until stopped")
+	fl.String("checkpoints", defaultCheckpoints, "directory of the AWS sources' checkpoints")
 	withDemo := fl.Bool("demo", false, "read the bundled demo logs")
 	fl.String("store", defaultStore, "store: duckdb://PATH or clickhouse://host:9000/database")
 	fl.Var(&ruleDirs, "rules", "rule file or directory (repeatable); default: the built-in pack")
@@ -66,7 +69,7 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	webhookInsecure := fl.Bool("webhook-allow-insecure", false, "permit http:// --webhook URLs on loopback")
 	configPath := addConfigFlags(fl)
 	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil run [--config FILE] [--demo] [--source file://PATH]... [--store URL] [--rules DIR]... [--webhook URL]...")
+		fmt.Fprintln(s.err, "usage: vigil run [--config FILE] [--demo] [--source URL]... [--checkpoints DIR] [--store URL] [--rules DIR]... [--webhook URL]...")
 		fmt.Fprintln(s.err, "SIGHUP or a change under the rule paths reloads the rules; SIGTERM stops reading and stores what was read.")
 		fl.PrintDefaults()
 	}
@@ -74,7 +77,7 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 		return err
 	}
 	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q; inputs are given with --source file://PATH", fl.Arg(0))
+		return fmt.Errorf("unexpected argument %q; inputs are given with --source URL", fl.Arg(0))
 	}
 	if *format != "text" && *format != "json" && *format != "none" {
 		return fmt.Errorf("--format must be text, json or none, not %q", *format)
@@ -98,7 +101,13 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
-	if len(inputs) == 0 {
+	if cfg.Checkpoints == "" {
+		cfg.Checkpoints = defaultCheckpoints
+	}
+	if strings.HasPrefix(cfg.Checkpoints, checkpointsOnBus) {
+		return fmt.Errorf("checkpoints %s: vigil run keeps checkpoints in a directory; Kafka is for vigil ingest --bus", cfg.Checkpoints)
+	}
+	if len(inputs) == 0 && !slices.ContainsFunc(cfg.Sources, awsScheme) {
 		fl.Usage()
 		return exitError(2)
 	}
@@ -126,6 +135,10 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	if err != nil {
 		return err
 	}
+	if p.sources, err = p.openRunSources(ctx, cfg.Sources, cfg.Checkpoints); err != nil {
+		return err
+	}
+	defer closeRunSources(p.sources)
 	st, err := openStore(ctx, storeURL, false)
 	if err != nil {
 		return err
@@ -162,15 +175,19 @@ type input struct {
 	open   func() (io.ReadCloser, error)
 }
 
-// runInputs expands the --source URLs (files and directories, in the order
-// given, directories walked in lexical order) and the demo logs.
+// runInputs expands the file:// --source URLs (files and directories, in
+// the order given, directories walked in lexical order) and the demo logs.
+// AWS sources are left to openRunSources; other schemes are errors.
 func runInputs(sources []string, withDemo bool) ([]input, error) {
 	var ins []input
 	for _, src := range sources {
+		if awsScheme(src) {
+			continue
+		}
 		path, ok := strings.CutPrefix(src, "file://")
 		if !ok {
 			scheme, _, _ := strings.Cut(src, "://")
-			return nil, fmt.Errorf("--source %q: vigil run reads file://PATH sources only, not %s", src, scheme)
+			return nil, fmt.Errorf("--source %q: vigil run reads file://, s3://, sqs://, sqs+https:// and cloudwatch:// sources, not %s", awsconf.RedactURL(src), scheme)
 		}
 		files, err := expandInputs([]string{path})
 		if err != nil {
@@ -229,6 +246,7 @@ type pipeline struct {
 	matcher    *detect.Matcher       // the running rules, replaced on reload
 	correlator *correlate.Correlator // written by the detect stage only
 	decoders   map[string]ingest.Decoder
+	sources    []runSource // AWS sources, read beside the inputs
 	sink       storage.Sink
 	notifier   *notify.Notifier // nil: no route configured
 	out        io.Writer
@@ -252,13 +270,16 @@ type pipeline struct {
 
 	// Counters, each written by one stage and read after all stopped.
 	events   map[string]int // events put on the bus, per log type
-	bad      int            // malformed records
-	failed   int            // inputs that could not be read to the end
 	alerts   map[string]int // alert ID → largest count printed
 	evWriter batch.Stats
 	alWriter batch.Stats
-	mu       sync.Mutex // guards rejected, written from the writers' flushes
-	rejected int
+	// Counters written by the ingest stage and the sources' goroutines.
+	bad    atomic.Int64 // malformed records
+	failed atomic.Int64 // inputs that could not be read to the end, failed source calls
+	mu     sync.Mutex   // guards rejected (written from the writers' flushes), badShown and errw
+	// rejected counts rows the store rejected; badShown the decode errors
+	// printed.
+	rejected, badShown int
 }
 
 // pipelineConfig configures a pipeline; the zero value is valid.
@@ -341,12 +362,26 @@ func (p *pipeline) run(ctx context.Context, inputs []input) error {
 	}
 	evProd := countingProducer[*ingest.Event]{evBus, &evCount}
 	alProd := countingProducer[*detect.Alert]{alBus, &alCount}
+	var detectIn, storeEv storage.Consumer[*ingest.Event]
+	var storeAl storage.Consumer[*detect.Alert]
 	detectIn, err1 := memory.NewConsumer[*ingest.Event](bus, storage.TopicEvents, "detect")
 	storeEv, err2 := memory.NewConsumer[*ingest.Event](bus, storage.TopicEvents, "store")
 	storeAl, err3 := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "store")
 	printAl, err4 := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "print")
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return err
+	}
+	// The acks of the AWS sources wait until their batches are stored.
+	var gate *ackGate
+	if len(p.sources) > 0 {
+		groups := []string{"store"}
+		if p.notifier != nil {
+			groups = append(groups, "notify")
+		}
+		gate = newAckGate(groups...)
+		detectIn = gatedDetect{detectIn, gate, &alCount}
+		storeEv = gatedStore{storeEv, gate}
+		storeAl = gatedAlerts{storeAl, gate, "store"}
 	}
 	p.busUp.Store(true)
 	defer p.busUp.Store(false)
@@ -395,7 +430,18 @@ func (p *pipeline) run(ctx context.Context, inputs []input) error {
 			}
 		})
 	}
-	stage("ingest", func() error { return p.ingest(ingestCtx, inputs, evProd) })
+	var acks sync.WaitGroup
+	var ackErr error
+	if gate != nil {
+		acks.Go(func() {
+			if err := gate.run(ctx, stopIngest); err != nil {
+				ackErr = fmt.Errorf("ingest: %w", err)
+			}
+		})
+		defer acks.Wait()
+		defer gate.close()
+	}
+	stage("ingest", func() error { return p.ingest(ingestCtx, inputs, evProd, gate) })
 	stage("detect", func() error {
 		return p.detect(drainCtx, withLag(p, detectIn, &evCount, storage.TopicEvents, "detect"), alProd)
 	})
@@ -423,25 +469,52 @@ func (p *pipeline) run(ctx context.Context, inputs []input) error {
 	})
 	stage("print", func() error { return p.print(drainCtx, withLag(p, printAl, &alCount, storage.TopicAlerts, "print")) })
 	if p.notifier != nil {
+		var notifyAl storage.Consumer[*detect.Alert]
 		notifyAl, err := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "notify")
 		if err != nil {
 			stopIngest()
 			wg.Wait()
 			return err
 		}
+		if gate != nil {
+			notifyAl = gatedAlerts{notifyAl, gate, "notify"}
+		}
 		stage("notify", func() error {
 			return p.notifier.Run(drainCtx, withLag(p, notifyAl, &alCount, storage.TopicAlerts, "notify"))
 		})
 	}
 	wg.Wait()
-	return firstErr
+	if gate != nil {
+		gate.close()
+		acks.Wait()
+	}
+	return errors.Join(firstErr, ackErr)
 }
 
-// ingest decodes the inputs in order onto the events topic, and ends the
-// topic when done. It stops reading when ctx ends; events decoded but not
-// yet accepted by the bus are then dropped, as their input was not read to
-// the end.
-func (p *pipeline) ingest(ctx context.Context, inputs []input, out storage.Producer[*ingest.Event]) error {
+// ingest decodes the inputs in order onto the events topic while it drains
+// the AWS sources, each in its own goroutine, and ends the topic when all
+// are done: the inputs read and the finite sources exhausted. It stops
+// reading when ctx ends; events decoded but not yet accepted by the bus are
+// then dropped, as their input was not read to the end (a source's batch
+// is not acknowledged). The sources' acks go to gate (nil without
+// sources). The first error stops the others.
+func (p *pipeline) ingest(ctx context.Context, inputs []input, out storage.Producer[*ingest.Event], gate *ackGate) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st := &stages{cancel: cancel}
+	for _, rs := range p.sources {
+		st.goStage(rs.label, func() error { return p.drainRunSource(ctx, rs, out, gate) })
+	}
+	st.goStage("files", func() error { return p.readInputs(ctx, inputs, out) })
+	err := st.wait()
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil // interrupted: stop reading, the other stages drain
+	}
+	return errors.Join(err, out.Close())
+}
+
+// readInputs decodes the inputs in order onto the events topic.
+func (p *pipeline) readInputs(ctx context.Context, inputs []input, out storage.Producer[*ingest.Event]) error {
 	buf := make([]storage.Message[*ingest.Event], 0, produceBatch)
 	flush := func() error {
 		if len(buf) == 0 {
@@ -466,10 +539,7 @@ func (p *pipeline) ingest(ctx context.Context, inputs []input, out storage.Produ
 			break
 		}
 	}
-	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		err = nil // interrupted: stop reading, the other stages drain
-	}
-	return errors.Join(err, out.Close())
+	return err
 }
 
 // decode reads one input through the decoder of its detected log type.
@@ -502,10 +572,7 @@ func (p *pipeline) decode(ctx context.Context, in input, emit func(*ingest.Event
 		},
 		Bad: func(e *ingest.DecodeError) {
 			decodeErrors.Inc()
-			p.bad++
-			if p.bad <= p.maxShown {
-				fmt.Fprintf(p.errw, "decode error: %v\n", e)
-			}
+			p.reportBad(e)
 		},
 	}
 	err = p.decoders[typ].Decode(ctx, body, in.name, h)
@@ -521,9 +588,31 @@ func (p *pipeline) decode(ctx context.Context, in input, emit func(*ingest.Event
 	return nil
 }
 
+// badRecord counts and reports a malformed record of an AWS source,
+// under the source's URL. The sources call it from their own goroutines.
+func (p *pipeline) badRecord(source string, e *ingest.DecodeError) {
+	p.metrics.DecodeErrors.WithLabelValues(source).Inc()
+	p.reportBad(e)
+}
+
+// reportBad counts a malformed record and prints the first maxShown.
+func (p *pipeline) reportBad(e *ingest.DecodeError) {
+	p.bad.Add(1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.badShown < p.maxShown {
+		p.badShown++
+		fmt.Fprintf(p.errw, "decode error: %v\n", e)
+	}
+}
+
+// inputFailed counts and reports an input that could not be read to the
+// end, or a failed call of an AWS source (which the source retries).
 func (p *pipeline) inputFailed(in input, err error) {
 	p.metrics.InputErrors.WithLabelValues(in.source).Inc()
-	p.failed++
+	p.failed.Add(1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	fmt.Fprintf(p.errw, "input error: %v\n", err)
 }
 
@@ -638,11 +727,14 @@ func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event
 
 // storeStage writes what it consumes through w and commits it once w has
 // written it: every commitEvery messages, when no message came for idle,
-// and at the end of the topic.
+// when the oldest uncommitted message has waited idle (a steady trickle
+// of messages, as from followed AWS sources, whose acks wait for the
+// commit), and at the end of the topic.
 func storeStage[T any](ctx context.Context, in storage.Consumer[T], w *batch.Writer[T], commitEvery int, idle time.Duration) (err error) {
 	defer in.Close()
 	defer func() { err = errors.Join(err, w.Close(ctx)) }()
 	var last storage.Message[T]
+	var oldest time.Time // when the first uncommitted message came
 	pending := 0
 	commit := func() error {
 		if pending == 0 {
@@ -673,7 +765,10 @@ func storeStage[T any](ctx context.Context, in storage.Consumer[T], w *batch.Wri
 			return err
 		}
 		last = msg
-		if pending++; pending >= commitEvery {
+		if pending++; pending == 1 {
+			oldest = time.Now()
+		}
+		if pending >= commitEvery || time.Since(oldest) >= idle {
 			if err := commit(); err != nil {
 				return err
 			}
@@ -735,9 +830,11 @@ func (p *pipeline) summary(ctx context.Context, q storage.Querier, interrupted b
 	if interrupted {
 		fmt.Fprintln(p.errw, "interrupted: stopped reading; what was read is stored")
 	}
-	if p.bad > p.maxShown {
-		fmt.Fprintf(p.errw, "… %d more decode errors not shown\n", p.bad-p.maxShown)
+	p.mu.Lock() // a source still stopping may report a bad record
+	if bad := int(p.bad.Load()); bad > p.badShown {
+		fmt.Fprintf(p.errw, "… %d more decode errors not shown\n", bad-p.badShown)
 	}
+	p.mu.Unlock()
 	for _, rs := range p.matcher.Stats().Rules {
 		if rs.Errors > 0 {
 			fmt.Fprintf(p.errw, "rule %s: %d evaluation errors (last: %s)\n", rs.ID, rs.Errors, rs.LastError)
@@ -761,7 +858,7 @@ func (p *pipeline) summary(ctx context.Context, q storage.Querier, interrupted b
 		detail = " (" + strings.Join(parts, ", ") + ")"
 	}
 	fmt.Fprintf(p.errw, "run: %d events%s, %d decode errors, %d unreadable inputs, %d alerts\n",
-		total, detail, p.bad, p.failed, len(p.alerts))
+		total, detail, p.bad.Load(), p.failed.Load(), len(p.alerts))
 	fmt.Fprintf(p.errw, "run: wrote %d event rows and %d alert rows in %d batches, %d retries, %d rows rejected\n",
 		p.evWriter.Rows, p.alWriter.Rows, p.evWriter.Batches+p.alWriter.Batches,
 		p.evWriter.Retries+p.alWriter.Retries, p.rejected)

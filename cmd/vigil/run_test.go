@@ -165,7 +165,8 @@ func TestRunUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"no input", []string{"run"}, 2, "usage: vigil run"},
-		{"other scheme", []string{"run", "--source", "s3://bucket/prefix"}, 2, "file://PATH sources only"},
+		{"other scheme", []string{"run", "--source", "ftp://host/x"}, 2, `scheme "ftp"`},
+		{"s3 without a log type", []string{"run", "--source", "s3://bucket/prefix", "--checkpoints", t.TempDir()}, 2, "type="},
 		{"positional", []string{"run", "--demo", "x.log"}, 2, "unexpected argument"},
 		{"format", []string{"run", "--demo", "--format", "yaml"}, 2, "--format"},
 		{"lateness", []string{"run", "--demo", "--lateness", "-1s"}, 2, "--lateness"},
