@@ -32,7 +32,10 @@ type Event struct {
 	// Source names where the record came from: file://path, s3://bucket/key,
 	// cloudwatch://group/stream.
 	Source string
-	// Fields is the record under its native field names.
+	// Fields is the record under its native field names. For the JSON log
+	// types (cloudtrail, k8saudit) it is exactly Raw decoded, numbers as
+	// float64: the Kafka bus sends such an event as its Raw record alone
+	// and rebuilds Fields from it.
 	Fields map[string]any
 	// Raw is the original record, stored verbatim.
 	Raw []byte

@@ -196,7 +196,7 @@ func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []
 			rec["eventName"], rec["readOnly"] = "RunInstances", false
 			rec["sourceIPAddress"] = fmt.Sprintf("198.51.100.%d", i%250)
 			rec["recipientAccountId"] = fmt.Sprintf("%012d", i)
-			ev := &ingest.Event{ID: id, Type: "cloudtrail", Time: base.Add(time.Duration(i) * time.Second), Source: "bench://root", Fields: rec, Raw: []byte("{}")}
+			ev := &ingest.Event{ID: id, Type: "cloudtrail", Time: base.Add(time.Duration(i) * time.Second), Source: "bench://root", Fields: rec, Raw: rawOf(rec)}
 			if err := p.Write(ctx, storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}); err != nil {
 				return
 			}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -23,8 +24,17 @@ const burstRule = "aws-access-denied-burst"
 // ctEvent is a decoded CloudTrail event as ingest puts it on the bus.
 func ctEvent(id string, at time.Time, user, errorCode string) *ingest.Event {
 	rec := ctRecord(id, at, user, errorCode)
-	return &ingest.Event{ID: id, Type: "cloudtrail", Time: at.UTC(), Source: "e2e://" + user, Fields: rec,
-		Raw: []byte(fmt.Sprintf(`{"eventID":%q}`, id))}
+	return &ingest.Event{ID: id, Type: "cloudtrail", Time: at.UTC(), Source: "e2e://" + user, Fields: rec, Raw: rawOf(rec)}
+}
+
+// rawOf is the record whose decoding rec is, as the decoders make Raw (the
+// Kafka codec sends a CloudTrail event as its Raw record only).
+func rawOf(rec map[string]any) []byte {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // busConfig is a kafka.Config for the test process itself.

@@ -35,7 +35,8 @@ var codecEvents = []*ingest.Event{
 			"resources":         []any{map[string]any{"ARN": "arn:aws:cloudtrail:eu-west-1:111122223333:trail/main"}},
 			"apiVersion":        float64(2), "errorCode": nil,
 		},
-		Raw:  []byte(`{"eventName":"StopLogging","eventID":"3038ebd2-c98a-4c65-9b6e-e22506292313"}`),
+		// The record whose decoding Fields are, as the decoders make them.
+		Raw:  []byte(`{"eventName":"StopLogging","eventVersion":"1.08","readOnly":false,"userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/ops"},"requestParameters":{"name":"main"},"resources":[{"ARN":"arn:aws:cloudtrail:eu-west-1:111122223333:trail/main"}],"apiVersion":2,"errorCode":null}`),
 		Norm: ingest.Normalized{Account: "111122223333", Region: "eu-west-1", Actor: "arn:aws:iam::111122223333:user/ops", Action: "StopLogging", Target: "main", Outcome: "success"},
 	},
 	{
@@ -61,11 +62,17 @@ var codecEvents = []*ingest.Event{
 	{
 		ID: "d5e6", Type: ingest.TypeK8sAudit, Time: eventTime, Source: "cloudwatch://eks/kube-apiserver-audit",
 		Fields: map[string]any{
-			"verb": "create", "stage": "ResponseComplete",
+			"kind": "Event", "verb": "create", "stage": "ResponseComplete",
 			"objectRef":      map[string]any{"resource": "pods", "subresource": "exec", "namespace": "default"},
 			"responseStatus": map[string]any{"code": float64(101)},
 		},
-		Raw: []byte(`{"kind":"Event","verb":"create"}`),
+		Raw: []byte(`{"kind":"Event","verb":"create","stage":"ResponseComplete","objectRef":{"resource":"pods","subresource":"exec","namespace":"default"},"responseStatus":{"code":101}}`),
+	},
+	{
+		// A JSON-type event whose Raw is not UTF-8 travels with its fields.
+		ID: "e7f8", Type: ingest.TypeK8sAudit, Time: eventTime, Source: "file://audit.log",
+		Fields: map[string]any{"kind": "Event", "verb": "get", "requestURI": "/x\ufffd"},
+		Raw:    []byte("{\"kind\":\"Event\",\"verb\":\"get\",\"requestURI\":\"/x\xff\"}"),
 	},
 }
 
