@@ -34,9 +34,11 @@ type Config struct {
 	// Sources are the inputs, as URLs: file://PATH, s3://bucket/prefix?type=T,
 	// sqs://queue-url, cloudwatch://log-group?type=T. Default: none.
 	Sources []string `yaml:"sources"`
-	// Checkpoints is the directory where vigil run keeps the checkpoints
-	// of its s3:// and cloudwatch:// sources (sqs:// needs none). Default
-	// vigil-data/checkpoints.
+	// Checkpoints is where the s3:// and cloudwatch:// sources keep their
+	// checkpoints (sqs:// needs none): a directory or, for vigil ingest
+	// --bus, kafka://TOPIC, a compacted topic on the bus. Default
+	// vigil-data/checkpoints for vigil run; kafka:// (the topic
+	// vigil.checkpoints) for vigil ingest --bus.
 	Checkpoints string `yaml:"checkpoints"`
 	// Bus connects the stages.
 	Bus Bus `yaml:"bus"`
