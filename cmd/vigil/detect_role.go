@@ -119,7 +119,7 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 		}
 		st.goStage("correlate", func() error { return co.run(runCtx, cfg) })
 	}
-	log.Info("detect started", "rules", len(set.Rules), "match", *match, "correlate", *corr)
+	log.Info("detect started", "rules", len(set.Rules), "match", *match, "correlate", *corr, "lateness", *lateness)
 	return st.wait()
 }
 

@@ -369,3 +369,68 @@ func TestStoreRoleConfig(t *testing.T) {
 		t.Errorf("store: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestDetectRoleConfig runs the detect role with its rules, bus and
+// listen from a configuration file and the lateness from VIGIL_*: the
+// matcher's counters move on /metrics as events flow.
+func TestDetectRoleConfig(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bus := "kafka://" + cl.ListenAddrs()[0] + "?partitions=2"
+	rules := writeRule(t, `id: trail-deleted
+title: CloudTrail trail deleted
+severity: high
+log_types: [cloudtrail]
+when: eventName == "DeleteTrail"
+summary: 'trail deleted'
+`)
+	path := writeConfig(t, "bus:\n  url: "+bus+"\nrules:\n  paths: ["+rules+"]\nlisten: 127.0.0.1:0\n")
+	t.Setenv("VIGIL_DETECT_LATENESS", "1m")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	roleCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	stderr := &lockedBuffer{}
+	go func() {
+		done <- runDetect(roleCtx, []string{"--config", path, "--session-timeout", "1s", "--heartbeat", "100ms"},
+			stdio{out: io.Discard, err: stderr})
+	}()
+	base := opsAddr(t, stderr, done)
+	pollUntil(t, "/readyz 200", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK }, stderr)
+
+	cfg, err := kafka.ParseURL(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := kafka.NewProducer(cfg, storage.TopicEvents, kafka.EventCodec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.Close()
+	var msgs []storage.Message[*ingest.Event]
+	for i, name := range []string{"ListBuckets", "DeleteTrail", "DescribeInstances"} {
+		ev := &ingest.Event{ID: "detect-ev-" + strconv.Itoa(i), Type: "cloudtrail", Time: time.Now().UTC(), Source: "test://detect",
+			Fields: map[string]any{"eventName": name}}
+		msgs = append(msgs, storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev})
+	}
+	if err := events.Write(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "the matcher's counters", func() bool {
+		_, body := httpGet(t, base+"/metrics")
+		return scrapedValue(body, "vigil_detect_events_total") == 3 &&
+			scrapedValue(body, `vigil_detect_rule_matches_total{rule="trail-deleted"}`) == 1
+	}, stderr)
+	if !strings.Contains(stderr.String(), "lateness=1m0s") {
+		t.Errorf("VIGIL_DETECT_LATENESS=1m not applied:\n%s", stderr.String())
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("detect: %v\n%s", err, stderr.String())
+	}
+}
