@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/ingest/awsconf"
@@ -352,4 +354,74 @@ func TestStoreStageCommitsATrickle(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// TestRunSQSSource follows an SQS queue of S3 notifications until the run
+// is stopped: the notified delivery's root sign-in fires the root rule, its
+// events are stored, and the notification is deleted (acknowledged) once
+// they are.
+func TestRunSQSSource(t *testing.T) {
+	sqsEndpoint := os.Getenv("VIGIL_SQS_ENDPOINT")
+	if sqsEndpoint == "" {
+		s3Unavailable(t, "VIGIL_SQS_ENDPOINT is not set (start it with `eval \"$(deploy/sqs/start.sh)\"`)")
+	}
+	c, bucket, ep := s3TestBucket(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, err := awsconf.Load(ctx, awsconf.Options{}, awsconf.Retry{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := awssqs.NewFromConfig(cfg, func(o *awssqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
+	created, err := q.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String(bucket), Attributes: map[string]string{"VisibilityTimeout": "2"}})
+	if err != nil {
+		s3Unavailable(t, "cannot create a queue at "+sqsEndpoint+": "+err.Error())
+	}
+	queue := aws.ToString(created.QueueUrl)
+
+	now := time.Now().UTC()
+	key := fmt.Sprintf("AWSLogs/111122223333/CloudTrail/eu-west-1/%s/111122223333_CloudTrail_eu-west-1_%s_sqs.json.gz",
+		now.Format("2006/01/02"), now.Format("20060102T1504Z"))
+	putGzip(t, c, bucket, key, `{"Records":[`+ctEvent("sqs-root", now.Add(-time.Minute), true)+`]}`)
+	note, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{"eventVersion": "2.1", "eventSource": "aws:s3",
+		"eventName": "ObjectCreated:Put", "s3": map[string]any{"bucket": map[string]any{"name": bucket},
+			"object": map[string]any{"key": key, "size": 100}}}}})
+	if _, err := q.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String(string(note))}); err != nil {
+		t.Fatal(err)
+	}
+
+	store := filepath.Join(t.TempDir(), "vigil.duckdb")
+	source := "sqs+" + queue + "?type=cloudtrail&wait=1s&visibility=2s&endpoint=" + url.QueryEscape(ep) + "&path_style=true"
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	out, errw := &lockedBuffer{}, &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(runCtx, []string{"run", "--format", "json", "--store", "duckdb://" + store, "--source", source},
+			strings.NewReader(""), out, errw)
+	}()
+	for !strings.Contains(out.String(), "aws-root-account-usage") {
+		select {
+		case code := <-done:
+			t.Fatalf("run ended early: exit %d\n%s", code, errw.String())
+		case <-ctx.Done():
+			t.Fatalf("no root alert:\n%s", errw.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d\n%s", code, errw.String())
+	}
+	if events, _, ruleIDs := storeCounts(t, store); events != 1 || !slices.Contains(ruleIDs, "aws-root-account-usage") {
+		t.Errorf("store holds %d events, alerts of %v; want the sign-in and its alert", events, ruleIDs)
+	}
+	time.Sleep(2500 * time.Millisecond) // past the visibility timeout: an undeleted message would be back
+	left, err := q.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.Messages) != 0 {
+		t.Errorf("%d messages left in the queue, want the notification deleted", len(left.Messages))
+	}
 }
