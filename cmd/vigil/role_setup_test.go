@@ -434,3 +434,46 @@ summary: 'trail deleted'
 		t.Errorf("detect: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestIngestRoleConfig runs vigil ingest with only --config: the sources,
+// bus and listen come from the file, and the events reach vigil.events.
+func TestIngestRoleConfig(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	bus := "kafka://" + cl.ListenAddrs()[0] + "?partitions=2"
+	src, err := filepath.Abs(filepath.Join("..", "..", "deploy", "demo", "cloudtrail",
+		"111122223333_CloudTrail_eu-west-1_20260314T1030Z_F7r5J3obm4JRYfRf.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeConfig(t, "sources: [file://"+src+"]\nbus:\n  url: "+bus+"\nlisten: 127.0.0.1:0\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stderr := &lockedBuffer{}
+	if err := runIngestCommand(ctx, []string{"--config", path}, stdio{out: io.Discard, err: stderr}); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, stderr.String())
+	}
+	m := regexp.MustCompile(`ingest: (\d+) events to vigil.events, 0 bad records`).FindStringSubmatch(stderr.String())
+	if m == nil || m[1] == "0" || !opsAddrRE.MatchString(stderr.String()) {
+		t.Fatalf("want events ingested and /metrics served; log:\n%s", stderr.String())
+	}
+	cfg, err := kafka.ParseURL(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := kafka.NewConsumer(cfg, kafka.Subscription[*ingest.Event]{Topic: storage.TopicEvents, Group: "test", Codec: kafka.EventCodec{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	msg, err := in.Fetch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Value.Type != "cloudtrail" || msg.Value.Source != "file://"+src {
+		t.Errorf("event %s from %s, want cloudtrail from file://%s", msg.Value.Type, msg.Value.Source, src)
+	}
+}
