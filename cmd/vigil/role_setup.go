@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -50,6 +52,12 @@ type role struct {
 	lagDone   chan struct{}
 	getenv    func(string) string
 }
+
+// Pauses between attempts to reach Kafka at the start of a role.
+const (
+	topicsRetryMin = time.Second
+	topicsRetryMax = 30 * time.Second
+)
 
 // roleSetup says how a role is set up.
 type roleSetup struct {
@@ -123,9 +131,11 @@ func setupRoleEnv(ctx context.Context, fl *flag.FlagSet, rf roleFlags, s stdio, 
 
 // serve starts the server of /metrics, /healthz and /readyz on the
 // configured listen address, with the role's checks plus extra, and for a
-// role with a bus creates the topics (an unreachable Kafka fails the
-// role, which /healthz shows meanwhile) and starts watching the lag of
-// the groups registered with watchLag.
+// role with a bus creates the topics and starts watching the lag of the
+// groups registered with watchLag. While Kafka cannot be reached it
+// retries, with /healthz answering 200 and /readyz 503, so that a broker
+// restart does not crash the role; it gives up only when ctx ends. On an
+// error everything it started is stopped.
 func (r *role) serve(ctx context.Context, extra ...ops.Check) error {
 	stop, err := startOps(ctx, r.cfg.Listen, ops.Handler(r.metrics, append(r.checks, extra...)...), r.log)
 	if err != nil {
@@ -135,8 +145,22 @@ func (r *role) serve(ctx context.Context, extra ...ops.Check) error {
 	if r.lag == nil {
 		return nil
 	}
-	if err := kafka.EnsureTopics(ctx, r.kafka); err != nil {
-		return fmt.Errorf("creating topics: %w", err)
+	for wait := topicsRetryMin; ; wait = min(2*wait, topicsRetryMax) {
+		err := kafka.EnsureTopics(ctx, r.kafka)
+		if err == nil {
+			break
+		}
+		if ctx.Err() == nil {
+			r.log.Warn("Kafka not reachable; retrying", "in", wait, "err", err)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+				continue
+			}
+		}
+		return errors.Join(fmt.Errorf("creating topics: %w", err), r.Close())
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.stopLag, r.lagDone = cancel, make(chan struct{})

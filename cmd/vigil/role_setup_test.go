@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -475,5 +476,46 @@ func TestIngestRoleConfig(t *testing.T) {
 	}
 	if msg.Value.Type != "cloudtrail" || msg.Value.Source != "file://"+src {
 		t.Errorf("event %s from %s, want cloudtrail from file://%s", msg.Value.Type, msg.Value.Source, src)
+	}
+}
+
+// TestRoleWaitsForKafka starts the detect role against an address where no
+// broker listens: it keeps running and retrying, /healthz answers 200 and
+// /readyz 503 naming the bus, and an interrupt ends it.
+func TestRoleWaitsForKafka(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	roleCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	stderr := &lockedBuffer{}
+	go func() {
+		done <- runDetect(roleCtx, []string{"--bus", "kafka://" + addr, "--listen", "127.0.0.1:0"}, stdio{out: io.Discard, err: stderr})
+	}()
+	base := opsAddr(t, stderr, done)
+	if code, _ := httpGet(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d, want 200", code)
+	}
+	if code, body := httpGet(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "bus: no Kafka broker answers") {
+		t.Errorf("/readyz: %d %q, want 503 naming the bus", code, body)
+	}
+	pollUntil(t, "a retry", func() bool { return strings.Contains(stderr.String(), "Kafka not reachable; retrying") }, stderr)
+	stop()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "creating topics") {
+			t.Errorf("interrupted while waiting for Kafka: %v, want the topics' error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the role did not stop:\n%s", stderr.String())
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("the metrics server still serves after the role ended")
 	}
 }
