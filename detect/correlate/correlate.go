@@ -188,14 +188,25 @@ func New(rs []*rules.Rule, c Config) (*Correlator, error) {
 func (c *Correlator) Rules() int { return len(c.rules) }
 
 // Span returns how far back a rebuild must replay input before the first
-// position it has not processed: the longest window, within or suppression
-// period of the rules plus the allowed lateness. first_seen learning is not
-// rebuilt; it needs a snapshot.
+// position it has not processed: the longest window or within of the rules,
+// or twice the longest suppression period, plus the allowed lateness.
+// first_seen learning is not rebuilt; it needs a snapshot.
+//
+// Why twice: a period opens at the first match after the previous one
+// ended, so a replay that starts inside a period that began before it
+// opens a period at a later match than the live run did, and the error
+// carries on to the following periods of the key until its matches leave a
+// gap of a whole period (which ends every period, live and replayed alike).
+// Replaying one period would re-phase the open period of a key that matched
+// twice, more than the lateness apart, across the replay's start; replaying
+// two, only a key that matched with no gap of a period for more than a
+// period plus the lateness before the restart is re-phased (its alert after
+// the restart gets a new ID). Snapshot and Restore carry every key exactly.
 func (c *Correlator) Span() time.Duration {
 	var d time.Duration
 	for _, rc := range c.rules {
 		if rc.rule.Correlate == nil {
-			d = max(d, rc.rule.Suppress.For)
+			d = max(d, 2*rc.rule.Suppress.For)
 			continue
 		}
 		d = max(d, rc.rule.Correlate.Span())

@@ -2,10 +2,11 @@
 // in the stream, on event time.
 //
 // The matcher (package detect) turns a match of a rule with a correlate
-// block into a Signal keyed by the rule's group key. A Correlator holds the
-// state of each rule per key: count and distinct windows, partial
-// sequences, first steps of an absence awaiting their follow-up, and the
-// values first_seen has learned.
+// block into a Signal keyed by the rule's group key, and a match of a rule
+// with a suppress block into a Signal keyed by its suppress key. A
+// Correlator holds the state of each rule per key: count and distinct
+// windows, partial sequences, first steps of an absence awaiting their
+// follow-up, the values first_seen has learned, and suppression periods.
 //
 // Event time and determinism. Signals are not correlated when they arrive
 // but when the watermark (the newest event time seen minus the allowed
@@ -23,6 +24,16 @@
 // alert carries the IDs of its contributing events, capped, with the true
 // count.
 //
+// Suppression. The signals of a suppressed rule do not wait for the
+// watermark: the first match of a key opens its alert at once (the next
+// Advance returns it), later matches within the rule's period (suppress.for
+// after the first, on event time) fold into it in arrival order, the same
+// event twice counts once, and the period closes, returning the alert in
+// its final state with the same ID, when the newest event time reaches its
+// end or a later match of the key comes. At most Config.MaxOpen periods are
+// open over all rules; at the cap the one due to close first closes early
+// and is counted in Stats.
+//
 // Bounds. Each rule holds at most Config.MaxWindows windows (and
 // first_seen at most Config.MaxValues values); at the cap the one due to
 // close first is dropped and counted in Stats. Count windows are stored
@@ -35,7 +46,10 @@
 // State that survives. Snapshot and Restore carry the whole state over a
 // restart. Without a snapshot, state can be rebuilt by replaying the input
 // from Span before the first unprocessed position with Replaying(true),
-// which correlates without returning alerts already emitted; first_seen
-// learning needs a snapshot. A correlator that reads only the signals topic
+// which correlates without returning alerts already emitted: a suppressed
+// alert that opened before the restart is rebuilt quietly and closes after
+// it with its ID and full count. first_seen learning needs a snapshot, and
+// so does exactness for a key whose suppressed matches never left a gap of
+// a period for longer than a period plus the lateness (see Span). A correlator that reads only the signals topic
 // learns that time passes from time marks (signals without a rule).
 package correlate

@@ -149,9 +149,10 @@ func TestSuppressedAlert(t *testing.T) {
 	}
 }
 
-// periodEvents are logins of three users: alice and bob each have two
+// periodEvents are logins of four users: alice and bob each have two
 // periods with a quiet gap longer than the rebuild span between them, carol
-// one; ticks move event time in between.
+// two with a late match, erin two back to back; ticks move event time in
+// between.
 func periodEvents() []*ingest.Event {
 	m := time.Minute
 	return []*ingest.Event{
@@ -161,6 +162,10 @@ func periodEvents() []*ingest.Event {
 		login("c2", 90*m, "carol"), tick(150 * m), login("c3", 100*m, "carol"), tick(200 * m),
 		login("a5", 210*m, "alice"), login("b4", 215*m, "bob"), login("a6", 230*m, "alice"),
 		login("b5", 240*m, "bob"), tick(250 * m), login("a7", 260*m, "alice"), tick(300 * m),
+		// erin's second period follows her first within the lateness of
+		// its end: a replay of one period would start inside the first.
+		login("e1", 300*m, "erin"), login("e2", 340*m, "erin"), login("e3", 370*m, "erin"),
+		login("e4", 400*m, "erin"), tick(420 * m), tick(500 * m),
 	}
 }
 
@@ -185,6 +190,11 @@ func checkEmitted(t *testing.T, kill int, want map[string]string, opened map[str
 	t.Helper()
 	if !slices.Equal(slices.Sorted(maps.Keys(opened)), slices.Sorted(maps.Keys(want))) {
 		t.Fatalf("kill after %d: opened %v, want %v", kill, opened, slices.Sorted(maps.Keys(want)))
+	}
+	for id, a := range last {
+		if _, ok := want[id]; !ok {
+			t.Errorf("kill after %d: %s closed as %q, an alert the uninterrupted run has not", kill, id, a)
+		}
 	}
 	for id, n := range opened {
 		if n != 1 {
@@ -290,14 +300,14 @@ func TestSuppressionRebuildByReplay(t *testing.T) {
 	}
 }
 
-// TestSuppressionSpan checks that a suppression period counts as a window
-// in the span a rebuild replays.
+// TestSuppressionSpan checks that twice the suppression period counts as a
+// window in the span a rebuild replays.
 func TestSuppressionSpan(t *testing.T) {
 	c, err := New(loadRules(t, loginRule, deniedBurst), Config{Lateness: 10 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Span(); got != time.Hour+10*time.Minute {
+	if got := c.Span(); got != 2*time.Hour+10*time.Minute {
 		t.Errorf("span %v", got)
 	}
 	if c.Rules() != 2 {
