@@ -112,7 +112,7 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 		})
 	}
 	if *corr {
-		co := &correlator{rules: set.Rules, cfg: correlate.Config{Lateness: *lateness}, alerts: alerts, dl: dl,
+		co := &correlator{rules: set.Rules, cfg: correlate.Config{Lateness: *lateness, MaxOpen: r.cfg.Detect.MaxOpenAlerts}, alerts: alerts, dl: dl,
 			log: log, parts: map[int]*partCorrelator{}}
 		if _, err := correlate.New(set.Rules, co.cfg); err != nil {
 			return err
