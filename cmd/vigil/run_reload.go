@@ -131,10 +131,11 @@ type pendingRules struct {
 
 // swapRules replaces the running rules by next, in the detect stage,
 // between two events. The correlation state of rules kept with the same
-// version and type carries over (correlate's Snapshot and Restore); the
-// matcher's open suppressed alerts are closed and returned, as the
-// matcher keeps no state across sets. If the state cannot be carried over,
-// the running set stays.
+// version and type, suppression periods included, carries over
+// (correlate's Snapshot and Restore); the periods of other rules close and
+// come out of the next Advance. The alerts the matcher fired since its
+// last Advance are returned. If the state cannot be carried over, the
+// running set stays.
 func (p *pipeline) swapRules(next *pendingRules) ([]*detect.Alert, error) {
 	var snap bytes.Buffer
 	if err := p.correlator.Snapshot(&snap); err != nil {
