@@ -8,7 +8,7 @@
 //
 // Dir keeps checkpoints as files in a local directory, for the embedded
 // (single-process) mode. The Kafka mode keeps them in a compacted topic
-// behind the same Store interface.
+// behind the same Store interface (storage/kafka.Checkpoints).
 package checkpoint
 
 import (

@@ -13,7 +13,9 @@
 // each poll so late and back-filled deliveries are picked up. An object is
 // marked read when the last batch of its events is acknowledged; one cut
 // short by a restart is read again whole, and its duplicates are absorbed
-// downstream by event ID.
+// downstream by event ID. It follows new deliveries until closed; with
+// Until it reads a window once (a backfill, under its own checkpoint), and
+// with Once what is there now, under the following checkpoint (vigil run).
 //
 // ObjectReader, used by the listing source and the SQS notification source
 // (package sqs), streams an object through gunzip (detected by magic bytes)
