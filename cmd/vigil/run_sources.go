@@ -109,15 +109,17 @@ func (p *pipeline) drainRunSource(ctx context.Context, rs runSource, out storage
 //     configured, by the notify stage (delivered or dead-lettered).
 //
 // Only then is its ack called, so a checkpoint never passes an event that
-// is not stored or whose single-event alerts are not stored and sent. (Correlation
-// windows are memory: the partial windows of a crash are lost, as the
-// Kafka mode would rebuild them by replay.) Acks are called in the order of
-// the batches' offsets on the events topic, which keeps each source's acks
-// in the order of its batches, by one goroutine (run), outside the stages.
+// is not stored or whose single-event alerts are not stored and sent.
+// (Correlation windows live in memory: partial windows are lost in a
+// crash, whereas the Kafka mode rebuilds them by replay.) Acks are called
+// in the order of the batches' offsets on the events topic, which keeps
+// each source's acks in the order of its batches, by one goroutine (run),
+// outside the stages.
 //
 // The store wrapper learns a batch's offset when it fetches the batch's
 // last event, known by its pointer; register is called before the batch is
-// written, so the wrapper cannot miss it.
+// written, so the wrapper cannot miss it. A batch cut short by a shutdown
+// never has its last event on the bus, and so is never acknowledged.
 type ackGate struct {
 	mu       sync.Mutex
 	marks    map[*ingest.Event]*pendingAck // registered, offset not yet known
