@@ -60,7 +60,7 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 	if *lateness <= 0 {
 		return errors.New("--lateness must be positive")
 	}
-	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "detect", bus: true})
+	r, err := setupRole(fl, rf, s, roleSetup{name: "detect", bus: true})
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,7 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		fl.Usage()
 		return exitError(2)
 	}
-	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "ingest", bus: true})
+	r, err := setupRole(fl, rf, s, roleSetup{name: "ingest", bus: true})
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 		fl.Usage()
 		return exitError(2)
 	}
-	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "notify", bus: true})
+	r, err := setupRole(fl, rf, s, roleSetup{name: "notify", bus: true})
 	if err != nil {
 		return err
 	}

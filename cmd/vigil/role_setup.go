@@ -35,10 +35,9 @@ func addRoleFlags(fl *flag.FlagSet) roleFlags {
 
 // role is what a role command runs with once its flags and configuration
 // are read: the effective configuration, the logger, the metrics and the
-// readiness checks served on cfg.Listen, and the Kafka configuration (with
-// the topics created) when the role has a bus.
+// readiness checks served on cfg.Listen, and the Kafka configuration when
+// the role has a bus.
 type role struct {
-	name    string
 	cfg     config.Config
 	kafka   kafka.Config
 	log     *slog.Logger
@@ -69,26 +68,20 @@ type roleSetup struct {
 
 // setupRole reads the configuration of a role command: defaults, the
 // --config file, the VIGIL_* variables, then the flags set on the command
-// line (--bus, --store, --rules, --lateness, --listen, --log-*). It builds
-// the logger, starts the server of /metrics, /healthz and /readyz on
-// listen (when set), and for a role with a bus resolves the Kafka
-// configuration and creates the topics. Close stops what it started.
-func setupRole(ctx context.Context, fl *flag.FlagSet, rf roleFlags, s stdio, rs roleSetup) (*role, error) {
-	return setupRoleEnv(ctx, fl, rf, s, rs, os.LookupEnv)
-}
-
-// setupRoleEnv is setupRole with the environment given by lookup.
-func setupRoleEnv(ctx context.Context, fl *flag.FlagSet, rf roleFlags, s stdio, rs roleSetup,
-	lookup func(string) (string, bool)) (*role, error) {
-	cfg, _, err := runConfigOf(fl, *rf.config, lookup)
+// line (--bus, --store, --source, --rules, --lateness, --listen, --log-*).
+// It builds the logger and the metrics and, for a role with a bus,
+// resolves the Kafka configuration (TLS, SASL and its password) and the
+// readiness check of the bus. Nothing is started: serve starts the
+// metrics server and reaches Kafka, Close stops what serve started.
+func setupRole(fl *flag.FlagSet, rf roleFlags, s stdio, rs roleSetup) (*role, error) {
+	cfg, _, err := runConfigOf(fl, *rf.config, os.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
 	// Each role reads only the secrets it uses (the SASL password, the
 	// store password, the destinations' variables), so that one file
 	// serves every role.
-	getenv := func(k string) string { v, _ := lookup(k); return v }
-	r := &role{name: rs.name, cfg: cfg, getenv: getenv, stopOps: func() error { return nil }}
+	r := &role{cfg: cfg, getenv: os.Getenv, stopOps: func() error { return nil }}
 	if rs.bus {
 		if err := requireKafka(cfg.Bus.URL); err != nil {
 			return nil, err
@@ -102,8 +95,9 @@ func setupRoleEnv(ctx context.Context, fl *flag.FlagSet, rf roleFlags, s stdio, 
 	if r.log, err = ops.NewLogger(s.err, cfg.Log.Format, level, r.metrics.LogSuppressed.Inc); err != nil {
 		return nil, err
 	}
+	r.log = r.log.With("role", rs.name)
 	if rs.bus {
-		if r.kafka, err = kafkaConfigOf(cfg.Bus, getenv); err != nil {
+		if r.kafka, err = kafkaConfigOf(cfg.Bus, os.Getenv); err != nil {
 			return nil, err
 		}
 		r.kafka.Consumer.SessionTimeout = *rf.bus.session
@@ -118,6 +112,7 @@ func setupRoleEnv(ctx context.Context, fl *flag.FlagSet, rf roleFlags, s stdio, 
 		if r.kafka.Logger, err = ops.NewLogger(s.err, cfg.Log.Format, kafkaLevel, r.metrics.LogSuppressed.Inc); err != nil {
 			return nil, err
 		}
+		r.kafka.Logger = r.kafka.Logger.With("role", rs.name)
 		cl, dialer, err := kafkaProbes(r.kafka)
 		if err != nil {
 			return nil, err

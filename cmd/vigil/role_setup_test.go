@@ -35,7 +35,7 @@ func writeConfig(t *testing.T, yaml string) string {
 	return path
 }
 
-var opsAddrRE = regexp.MustCompile(`msg="serving /metrics, /healthz and /readyz" addr=(\S+)`)
+var opsAddrRE = regexp.MustCompile(`msg="serving /metrics, /healthz and /readyz".* addr=(\S+)`)
 
 // opsAddr waits for a role's log to say where it serves /metrics.
 func opsAddr(t *testing.T, stderr *lockedBuffer, done <-chan error) string {

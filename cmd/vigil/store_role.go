@@ -43,7 +43,7 @@ func runStore(ctx context.Context, args []string, s stdio) error {
 	if fl.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fl.Arg(0))
 	}
-	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "store", bus: true})
+	r, err := setupRole(fl, rf, s, roleSetup{name: "store", bus: true})
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func runMigrate(ctx context.Context, args []string, s stdio) error {
 		fl.Usage()
 		return exitError(2)
 	}
-	r, err := setupRole(ctx, fl, rf, s, roleSetup{name: "migrate"})
+	r, err := setupRole(fl, rf, s, roleSetup{name: "migrate"})
 	if err != nil {
 		return err
 	}
