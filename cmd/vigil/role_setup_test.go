@@ -519,3 +519,39 @@ func TestRoleWaitsForKafka(t *testing.T) {
 		t.Error("the metrics server still serves after the role ended")
 	}
 }
+
+// TestBusProbeCaches checks that the bus probe reuses an answer for its
+// TTL and asks again after it.
+func TestBusProbeCaches(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	_, dialer, err := kafkaProbes(kafka.Config{Brokers: []string{closed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	p := newBusProbe(dialer, []string{closed})
+	p.now = func() time.Time { return now }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.check(ctx); err == nil {
+		t.Fatal("no error without a broker")
+	}
+	p.brokers = []string{closed, cl.ListenAddrs()[0]}
+	if err := p.check(ctx); err == nil {
+		t.Error("the answer was not reused within the TTL")
+	}
+	now = now.Add(p.ttl)
+	if err := p.check(ctx); err != nil {
+		t.Errorf("after the TTL, with a broker listed second: %v", err)
+	}
+}
