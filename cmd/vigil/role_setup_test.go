@@ -215,6 +215,7 @@ func TestRoleConfigErrors(t *testing.T) {
 		{"VIGIL_BUS_URL overrides the file", map[string]string{"VIGIL_BUS_URL": "memory://"}, []string{"detect", "--config", unknownFree(t)}, "not memory://"},
 		{"VIGIL_LOG_LEVEL overrides the file", map[string]string{"VIGIL_LOG_LEVEL": "loud"}, []string{"store", "--config", unknownFree(t)}, "log.level"},
 		{"a bad VIGIL_ value names its variable", map[string]string{"VIGIL_DETECT_LATENESS": "soon"}, []string{"detect", "--config", unknownFree(t)}, "VIGIL_DETECT_LATENESS"},
+		{"store password never shown", map[string]string{"VIGIL_TEST_PW": "hunter2"}, []string{"migrate", "--config", writeConfig(t, "store:\n  url: clickhouse://vigil@127.0.0.1:1/vigil\n  password: {secret_env: VIGIL_TEST_PW}\n")}, "clickhouse"},
 		{"store password variable unset", nil, []string{"store", "--config", writeConfig(t, "bus:\n  url: kafka://127.0.0.1:1\nstore:\n  url: clickhouse://vigil@127.0.0.1:1/vigil\n  password: {secret_env: VIGIL_TEST_UNSET_PASSWORD}\n")}, "VIGIL_TEST_UNSET_PASSWORD is not set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
