@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/cmd/vigil/ops"
@@ -189,7 +190,9 @@ func runMigrate(ctx context.Context, args []string, s stdio) error {
 	}
 	storeURL, err := r.storeURL()
 	if err != nil {
-		fl.Usage()
+		if !strings.HasPrefix(r.cfg.Store.URL, "clickhouse://") {
+			fl.Usage()
+		}
 		return err
 	}
 	st, err := clickhouse.Open(ctx, clickhouse.Config{URL: storeURL})
