@@ -6,10 +6,10 @@
 //	vigil test [--strict] [PATH...]
 //	vigil lint [PATH...]
 //	vigil query [--store URL] [--format table|json] SQL
-//	vigil ingest [--bus kafka://…] --source URL... [--since T] [--until T]
-//	vigil detect|store|notify --bus kafka://… [--store URL]
+//	vigil ingest --source URL... [--since T] [--until T]   (NDJSON to stdout)
+//	vigil ingest|detect|store|notify (--config FILE | --bus kafka://… [--store URL])
 //	vigil notify test --route NAME [--config FILE]
-//	vigil migrate --store clickhouse://…
+//	vigil migrate (--config FILE | --store clickhouse://…)
 //	vigil config check [--config FILE]
 //
 // See README.md for the whole picture.
