@@ -163,3 +163,36 @@ func BenchmarkCorrelatorAdd(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkSuppressAdd measures one signal of a suppressed rule through Add
+// and Advance: over 4,096 keys most signals fold into an open period, and
+// every key's period closes and opens again each simulated hour.
+func BenchmarkSuppressAdd(b *testing.B) {
+	const keys = 1 << 12
+	c, err := New(loadRules(b, loginRule), Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sigs := make([]detect.Signal, keys)
+	for i := range sigs {
+		sigs[i] = detect.Signal{RuleID: "login", GroupKey: fmt.Sprintf("userIdentity.arn=arn:aws:iam::111122223333:user/u%d", i),
+			AlertKey: fmt.Sprintf("userIdentity.arn=arn:aws:iam::111122223333:user/u%d,sourceIPAddress=192.0.2.1", i),
+			LogType:  "cloudtrail", Summary: "login"}
+	}
+	ids := make([]string, 1<<12)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%08x-9b7d-4c1e-8f2a-6d5e4c3b2a19", i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s := sigs[i%keys]
+		s.EventID, s.Time = ids[i%len(ids)], t0.Add(time.Duration(i)*time.Millisecond)
+		if err := c.Add(s); err != nil {
+			b.Fatal(err)
+		}
+		c.Advance(s.Time)
+		i++
+	}
+	b.ReportMetric(float64(c.Stats().Rules[0].Alerts)/float64(b.N), "alerts/op")
+}
