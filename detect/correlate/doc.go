@@ -27,8 +27,9 @@
 // Suppression. The signals of a suppressed rule do not wait for the
 // watermark: the first match of a key opens its alert at once (the next
 // Advance returns it), later matches within the rule's period (suppress.for
-// after the first, on event time) fold into it in arrival order, the same
-// event twice counts once, and the period closes, returning the alert in
+// after the first, on event time) fold into it in arrival order (an event
+// ID already among the alert's event IDs is not counted again), and the
+// period closes, returning the alert in
 // its final state with the same ID, when the newest event time reaches its
 // end or a later match of the key comes. At most Config.MaxOpen periods are
 // open over all rules; at the cap the one due to close first closes early

@@ -53,7 +53,9 @@ func (c *Correlator) suppress(rc *ruleCorr, s *detect.Signal, t int64) {
 	k := suppKey{rule: rc.rule.ID, key: s.GroupKey}
 	if p := c.supp.open[k]; p != nil {
 		if t < p.deadline {
-			if !slices.Contains(p.alert.EventIDs, s.EventID) { // the same event delivered twice counts once
+			// An event delivered twice (a redelivery after a crash) counts
+			// once, exactly while the alert lists all its event IDs.
+			if !slices.Contains(p.alert.EventIDs, s.EventID) {
 				rc.addEvidence(p.alert, s)
 				if t < p.alert.FirstTime.UnixNano() {
 					p.alert.FirstTime = s.Time.UTC()
