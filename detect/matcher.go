@@ -44,7 +44,6 @@ type Matcher struct {
 	signals []Signal // produced since the last Signals
 
 	events  atomic.Uint64
-	evicted atomic.Uint64
 	dropped atomic.Uint64 // signals beyond MaxPendingSignals
 
 	timeMask uint64 // an evaluation n is timed when (n-1)&timeMask == 0
@@ -246,8 +245,7 @@ type RuleStats struct {
 
 // Stats are a matcher's counters.
 type Stats struct {
-	Events  uint64 // events given to Match
-	Evicted uint64 // alerts closed early because MaxOpen was reached
+	Events uint64 // events given to Match
 	// DroppedSignals are signals lost because nobody took them with
 	// Signals before MaxPendingSignals piled up.
 	DroppedSignals uint64
@@ -256,7 +254,7 @@ type Stats struct {
 
 // Stats returns the matcher's counters, rules in set order.
 func (m *Matcher) Stats() Stats {
-	s := Stats{Events: m.events.Load(), Evicted: m.evicted.Load(), DroppedSignals: m.dropped.Load(), Rules: make([]RuleStats, len(m.rules))}
+	s := Stats{Events: m.events.Load(), DroppedSignals: m.dropped.Load(), Rules: make([]RuleStats, len(m.rules))}
 	for i, st := range m.rules {
 		rs := RuleStats{ID: st.rule.ID, Evals: st.evals.Load(), Matches: st.matches.Load(), Errors: st.errors.Load(),
 			EvalTime: time.Duration(st.evalNanos.Load())}

@@ -147,7 +147,6 @@ func (m *Metrics) Replace(lastMatcher detect.Stats, lastCorrelator correlate.Sta
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.retEv.Events += lastMatcher.Events
-	m.retEv.Evicted += lastMatcher.Evicted
 	for _, r := range lastMatcher.Rules {
 		o := m.retired[r.ID]
 		o.ID, o.Evals, o.Matches, o.Errors = r.ID, o.Evals+r.Evals, o.Matches+r.Matches, o.Errors+r.Errors
@@ -216,12 +215,11 @@ func TimeFlush[T any](m *Metrics, table string, flush func(ctx context.Context, 
 
 // Descriptions of the metrics read at scrape time.
 var (
-	descDetectEvents  = prometheus.NewDesc("vigil_detect_events_total", "Events evaluated by the matcher.", nil, nil)
-	descDetectEvicted = prometheus.NewDesc("vigil_detect_alerts_evicted_total", "Suppressed alerts closed early at the open-alert cap.", nil, nil)
-	descRuleEvals     = prometheus.NewDesc("vigil_detect_rule_evaluations_total", "Rule evaluations.", []string{"rule"}, nil)
-	descRuleMatches   = prometheus.NewDesc("vigil_detect_rule_matches_total", "Rule evaluations that matched.", []string{"rule"}, nil)
-	descRuleErrors    = prometheus.NewDesc("vigil_detect_rule_errors_total", "Rule evaluations that failed.", []string{"rule"}, nil)
-	descRuleEvalTime  = prometheus.NewDesc("vigil_detect_rule_eval_seconds_total",
+	descDetectEvents = prometheus.NewDesc("vigil_detect_events_total", "Events evaluated by the matcher.", nil, nil)
+	descRuleEvals    = prometheus.NewDesc("vigil_detect_rule_evaluations_total", "Rule evaluations.", []string{"rule"}, nil)
+	descRuleMatches  = prometheus.NewDesc("vigil_detect_rule_matches_total", "Rule evaluations that matched.", []string{"rule"}, nil)
+	descRuleErrors   = prometheus.NewDesc("vigil_detect_rule_errors_total", "Rule evaluations that failed.", []string{"rule"}, nil)
+	descRuleEvalTime = prometheus.NewDesc("vigil_detect_rule_eval_seconds_total",
 		"Estimated time spent evaluating the rule: one evaluation in detect.EvalSampleEvery is timed and counted for the others.", []string{"rule"}, nil)
 	descCorrSignals   = prometheus.NewDesc("vigil_correlate_signals_total", "Signals given to the correlator.", []string{"rule"}, nil)
 	descCorrLate      = prometheus.NewDesc("vigil_correlate_late_total", "Signals older than the watermark, not correlated.", []string{"rule"}, nil)
@@ -246,7 +244,7 @@ var (
 type statsCollector Metrics
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDetectEvents, descDetectEvicted, descRuleEvals, descRuleMatches,
+	for _, d := range []*prometheus.Desc{descDetectEvents, descRuleEvals, descRuleMatches,
 		descRuleErrors, descCorrSignals, descCorrLate, descCorrEvicted, descCorrAlerts, descCorrOpen,
 		descCorrPending, descCorrWater, descStoreRows, descStoreBatches, descStoreRetries, descStoreDead, descBusLag,
 		descNotifyOK, descNotifyFailed, descNotifyDead, descNotifyDup, descRuleEvalTime, descNotifyStaging} {
@@ -278,7 +276,6 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		rules[r.ID] = o
 	}
 	counter(descDetectEvents, float64(ms.Events+c.retEv.Events))
-	counter(descDetectEvicted, float64(ms.Evicted+c.retEv.Evicted))
 	for _, id := range sortedKeys(rules) {
 		r := rules[id]
 		counter(descRuleEvals, float64(r.Evals), id)
