@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/vigilsec/vigil/cmd/vigil/ops"
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/detect/correlate"
 	"github.com/vigilsec/vigil/ingest"
@@ -108,15 +110,17 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 		}
 		defer signals.Close()
 		st.goStage("match", func() error {
-			return matchStage(runCtx, cfg, m, alerts, signals, dl, log)
+			return matchStage(runCtx, cfg, m, alerts, signals, dl, r.metrics, log)
 		})
 	}
 	if *corr {
 		co := &correlator{rules: set.Rules, cfg: correlate.Config{Lateness: *lateness, MaxOpen: r.cfg.Detect.MaxOpenAlerts}, alerts: alerts, dl: dl,
-			log: log, parts: map[int]*partCorrelator{}}
+			metrics: r.metrics, log: log, parts: map[int]*partCorrelator{}}
 		if _, err := correlate.New(set.Rules, co.cfg); err != nil {
 			return err
 		}
+		co.stats.Store(&correlate.Stats{})
+		r.metrics.WatchCorrelator(func() correlate.Stats { return *co.stats.Load() })
 		st.goStage("correlate", func() error { return co.run(runCtx, cfg) })
 	}
 	log.Info("detect started", "rules", len(set.Rules), "match", *match, "correlate", *corr, "lateness", *lateness)
@@ -125,7 +129,7 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 
 // matchStage runs the matcher over vigil.events until ctx ends.
 func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts *kafka.Producer[*detect.Alert],
-	signals *kafka.Producer[detect.Signal], dl *kafka.DeadLetter, log *slog.Logger) error {
+	signals *kafka.Producer[detect.Signal], dl *kafka.DeadLetter, metrics *ops.Metrics, log *slog.Logger) error {
 	in, err := kafka.NewConsumer(cfg, kafka.Subscription[*ingest.Event]{
 		Topic: cfg.Topics.Events, Group: groupDetect, Codec: kafka.EventCodec{},
 		OnAssign: func(_ context.Context, parts []kafka.Assignment) error {
@@ -158,7 +162,10 @@ func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts
 				continue
 			}
 			ev := msg.Value
-			as = append(as, m.Match(ev)...)
+			for _, a := range m.Match(ev) {
+				metrics.Alerts.WithLabelValues(a.RuleID, a.Severity).Inc()
+				as = append(as, a)
+			}
 			for _, sg := range m.Signals() {
 				sigs = append(sigs, storage.Message[detect.Signal]{Key: signalKey(sg), Value: sg})
 			}
@@ -224,13 +231,18 @@ func writeAlerts(ctx context.Context, p *kafka.Producer[*detect.Alert], as []*de
 // a function of the partition alone and is rebuilt alone when the
 // partition moves to this member.
 type correlator struct {
-	rules  []*rules.Rule
-	cfg    correlate.Config
-	alerts *kafka.Producer[*detect.Alert]
-	dl     *kafka.DeadLetter
-	log    *slog.Logger
-	in     *kafka.Consumer[detect.Signal]
-	ctx    context.Context // the stage's, for OnAssign
+	rules   []*rules.Rule
+	cfg     correlate.Config
+	alerts  *kafka.Producer[*detect.Alert]
+	dl      *kafka.DeadLetter
+	metrics *ops.Metrics
+	log     *slog.Logger
+	in      *kafka.Consumer[detect.Signal]
+	ctx     context.Context // the stage's, for OnAssign
+	// stats are the counters of the partitions' correlators, summed after
+	// every flush, for the metrics (a scrape must not read the
+	// correlators while the stage changes them).
+	stats atomic.Pointer[correlate.Stats]
 
 	parts   map[int]*partCorrelator
 	out     []*detect.Alert
@@ -312,6 +324,7 @@ func (c *correlator) process(ctx context.Context, msg storage.Message[detect.Sig
 		if sig.Time.After(p.watermark) {
 			p.watermark = sig.Time
 			opened, closed := p.co.Advance(p.watermark)
+			c.opened(opened)
 			c.out = append(append(c.out, opened...), closed...)
 		}
 		return nil
@@ -330,14 +343,45 @@ func (c *correlator) process(ctx context.Context, msg storage.Message[detect.Sig
 		p.watermark = sig.Time
 	}
 	opened, closed := p.co.Advance(p.watermark)
+	c.opened(opened)
 	c.out = append(append(c.out, opened...), closed...)
 	return nil
+}
+
+// opened counts alerts as they open (a replay opens none).
+func (c *correlator) opened(as []*detect.Alert) {
+	for _, a := range as {
+		c.metrics.Alerts.WithLabelValues(a.RuleID, a.Severity).Inc()
+	}
+}
+
+// publishStats sums the counters of the partitions' correlators for the
+// metrics. Partitions that moved away take their counts with them.
+func (c *correlator) publishStats() {
+	var s correlate.Stats
+	for _, p := range c.parts {
+		ps := p.co.Stats()
+		s.Signals, s.Late, s.Evicted, s.Pending = s.Signals+ps.Signals, s.Late+ps.Late, s.Evicted+ps.Evicted, s.Pending+ps.Pending
+		if ps.Watermark.After(s.Watermark) {
+			s.Watermark = ps.Watermark
+		}
+		if s.Rules == nil {
+			s.Rules = ps.Rules
+			continue
+		}
+		for i, r := range ps.Rules {
+			o := &s.Rules[i]
+			o.Signals, o.Late, o.Evicted, o.Alerts, o.Open = o.Signals+r.Signals, o.Late+r.Late, o.Evicted+r.Evicted, o.Alerts+r.Alerts, o.Open+r.Open
+		}
+	}
+	c.stats.Store(&s)
 }
 
 // flush writes the alerts of the processed signals, then commits them.
 func (c *correlator) flush(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), roleDrain)
 	defer cancel()
+	defer c.publishStats()
 	if err := writeAlerts(wctx, c.alerts, c.out); err != nil {
 		return err
 	}

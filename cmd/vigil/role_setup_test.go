@@ -374,7 +374,8 @@ func TestStoreRoleConfig(t *testing.T) {
 
 // TestDetectRoleConfig runs the detect role with its rules, bus and
 // listen from a configuration file and the lateness from VIGIL_*: the
-// matcher's counters move on /metrics as events flow.
+// matcher's and the correlator's counters and the alerts opened move on
+// /metrics as events flow.
 func TestDetectRoleConfig(t *testing.T) {
 	cl, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
 	if err != nil {
@@ -389,6 +390,17 @@ log_types: [cloudtrail]
 when: eventName == "DeleteTrail"
 summary: 'trail deleted'
 `)
+	// A suppressed rule's alerts open in the correlator.
+	if err := os.WriteFile(filepath.Join(rules, "suppressed.yaml"), []byte(`id: buckets-listed
+title: Buckets listed
+severity: low
+log_types: [cloudtrail]
+when: eventName == "ListBuckets"
+suppress: {key: [eventName], for: 1h}
+summary: 'buckets listed'
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	path := writeConfig(t, "bus:\n  url: "+bus+"\nrules:\n  paths: ["+rules+"]\nlisten: 127.0.0.1:0\n")
 	t.Setenv("VIGIL_DETECT_LATENESS", "1m")
 
@@ -423,10 +435,13 @@ summary: 'trail deleted'
 	if err := events.Write(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, "the matcher's counters", func() bool {
+	pollUntil(t, "the matcher's and the correlator's counters", func() bool {
 		_, body := httpGet(t, base+"/metrics")
 		return scrapedValue(body, "vigil_detect_events_total") == 3 &&
-			scrapedValue(body, `vigil_detect_rule_matches_total{rule="trail-deleted"}`) == 1
+			scrapedValue(body, `vigil_detect_rule_matches_total{rule="trail-deleted"}`) == 1 &&
+			scrapedValue(body, `vigil_detect_alerts_total{rule="trail-deleted",severity="high"}`) == 1 &&
+			scrapedValue(body, `vigil_correlate_signals_total{rule="buckets-listed"}`) == 1 &&
+			scrapedValue(body, `vigil_detect_alerts_total{rule="buckets-listed",severity="low"}`) == 1
 	}, stderr)
 	if !strings.Contains(stderr.String(), "lateness=1m0s") {
 		t.Errorf("VIGIL_DETECT_LATENESS=1m not applied:\n%s", stderr.String())
