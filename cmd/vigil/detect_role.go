@@ -110,12 +110,12 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 		}
 		defer signals.Close()
 		st.goStage("match", func() error {
-			return matchStage(runCtx, cfg, m, alerts, signals, dl, r.metrics, log)
+			return matchStage(runCtx, cfg, m, alerts, signals, dl, r.metrics, log, r.cfg.ShutdownTimeout)
 		})
 	}
 	if *corr {
 		co := &correlator{rules: set.Rules, cfg: correlate.Config{Lateness: *lateness, MaxOpen: r.cfg.Detect.MaxOpenAlerts}, alerts: alerts, dl: dl,
-			metrics: r.metrics, log: log, parts: map[int]*partCorrelator{}}
+			metrics: r.metrics, log: log, drain: r.cfg.ShutdownTimeout, parts: map[int]*partCorrelator{}}
 		if _, err := correlate.New(set.Rules, co.cfg); err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 
 // matchStage runs the matcher over vigil.events until ctx ends.
 func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts *kafka.Producer[*detect.Alert],
-	signals *kafka.Producer[detect.Signal], dl *kafka.DeadLetter, metrics *ops.Metrics, log *slog.Logger) error {
+	signals *kafka.Producer[detect.Signal], dl *kafka.DeadLetter, metrics *ops.Metrics, log *slog.Logger, drain time.Duration) error {
 	in, err := kafka.NewConsumer(cfg, kafka.Subscription[*ingest.Event]{
 		Topic: cfg.Topics.Events, Group: groupDetect, Codec: kafka.EventCodec{},
 		OnAssign: func(_ context.Context, parts []kafka.Assignment) error {
@@ -180,7 +180,7 @@ func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts
 			sigs = append(sigs, ticks(keys, watermark)...)
 			ticked, lastTick = watermark, time.Now()
 		}
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), roleDrain)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 		err := signals.Write(wctx, sigs...)
 		if err == nil {
 			err = writeAlerts(wctx, alerts, as)
@@ -237,6 +237,7 @@ type correlator struct {
 	dl      *kafka.DeadLetter
 	metrics *ops.Metrics
 	log     *slog.Logger
+	drain   time.Duration // bounds a write and commit, also after a stop
 	in      *kafka.Consumer[detect.Signal]
 	ctx     context.Context // the stage's, for OnAssign
 	// stats are the counters of the partitions' correlators, summed after
@@ -379,7 +380,7 @@ func (c *correlator) publishStats() {
 
 // flush writes the alerts of the processed signals, then commits them.
 func (c *correlator) flush(ctx context.Context) error {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), roleDrain)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.drain)
 	defer cancel()
 	defer c.publishStats()
 	if err := writeAlerts(wctx, c.alerts, c.out); err != nil {

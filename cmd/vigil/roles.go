@@ -22,9 +22,6 @@ const (
 	// roleLinger is how long a role waits for more messages after the
 	// first of a batch before it processes the batch.
 	roleLinger = 20 * time.Millisecond
-	// roleDrain bounds the flush and commit of what was read after an
-	// interrupt.
-	roleDrain = 30 * time.Second
 )
 
 // busFlags are the flags every Kafka role shares.

@@ -129,7 +129,7 @@ func storeTopic[T comparable](ctx context.Context, r *role, topic, table string,
 	defer w.Close(context.WithoutCancel(ctx))
 	for {
 		msgs, poison, ferr := fetchBatch(ctx, in, dl, groupStore, size, linger)
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), roleDrain)
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownTimeout)
 		err := func() error {
 			clear(byRow)
 			rows := make([]T, 0, len(msgs))

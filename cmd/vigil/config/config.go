@@ -59,7 +59,9 @@ type Config struct {
 	// /metrics, /healthz and /readyz. Default: none, no server (a
 	// deployment sets e.g. :9464).
 	Listen string `yaml:"listen"`
-	// ShutdownTimeout bounds the flush after a stop signal. Default 30s.
+	// ShutdownTimeout bounds the flush after a stop signal; in the Kafka
+	// roles it bounds each batch's writes and commit, which also finish
+	// after a stop. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
