@@ -35,6 +35,10 @@ func main() {
 	os.Exit(code)
 }
 
+// errStopped is returned by a command stopped by a signal before it read
+// anything; it exits 0 like a stop after reading.
+var errStopped = errors.New("stopped before starting")
+
 // exitError carries a process exit code without printing anything more.
 type exitError int
 
@@ -88,7 +92,7 @@ func run(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) 
 		err := c.run(ctx, args[1:], s)
 		var code exitError
 		switch {
-		case err == nil:
+		case err == nil, errors.Is(err, errStopped):
 			return 0
 		case errors.As(err, &code):
 			return int(code)

@@ -155,6 +155,9 @@ func (r *role) serve(ctx context.Context, extra ...ops.Check) error {
 				continue
 			}
 		}
+		if ctx.Err() != nil { // stopped while waiting: nothing was read
+			return errors.Join(errStopped, r.Close())
+		}
 		return errors.Join(fmt.Errorf("creating topics: %w", err), r.Close())
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
