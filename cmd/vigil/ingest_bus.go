@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -86,11 +87,12 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		return err
 	}
 	defer prod.Close()
-	bi := &busIngest{out: meteredEvents{Producer: prod, metrics: r.metrics}, errw: s.err, maxShown: int64(*maxShown),
-		decodeErrors: r.metrics.DecodeErrors}
+	bi := &busIngest{out: meteredEvents{Producer: prod, metrics: r.metrics}, log: r.log, maxShown: int64(*maxShown),
+		decodeErrors: r.metrics.DecodeErrors, inputErrors: r.metrics.InputErrors}
 
 	var files []string
 	var aws []ingest.Source
+	var awsURLs []string
 	defer func() {
 		for _, src := range aws {
 			_ = src.Close() // unacknowledged batches are read again next time
@@ -115,7 +117,7 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		if err != nil {
 			return err
 		}
-		aws = append(aws, src)
+		aws, awsURLs = append(aws, src), append(awsURLs, redactURL(u))
 	}
 	paths, err := expandInputs(files)
 	if err != nil {
@@ -154,8 +156,8 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 			return nil
 		})
 	}
-	for _, src := range aws {
-		st.goStage("source", func() error { return bi.drain(runCtx, src) })
+	for i, src := range aws {
+		st.goStage("source", func() error { return bi.drain(runCtx, awsURLs[i], src) })
 	}
 	err = st.wait()
 	fmt.Fprintf(s.err, "ingest: %d events to %s, %d bad records in %s\n", bi.events.Load(), cfg.Topics.Events,
@@ -168,22 +170,28 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 
 // busIngest writes events of several sources to the events topic.
 type busIngest struct {
-	out      storage.Producer[*ingest.Event]
-	errw     io.Writer
+	out storage.Producer[*ingest.Event]
+	log *slog.Logger
+	// maxShown is how many bad records are logged; all are counted.
 	maxShown int64
-	// decodeErrors counts bad records by kind of source; nil: not counted.
-	decodeErrors *prometheus.CounterVec
+	// decodeErrors counts bad records, inputErrors inputs that could not
+	// be read (to the end), by kind of source.
+	decodeErrors, inputErrors *prometheus.CounterVec
 
 	events, bad atomic.Int64
 }
 
 func (b *busIngest) badRecord(e *ingest.DecodeError) {
-	if b.decodeErrors != nil {
-		b.decodeErrors.WithLabelValues(sourceKind(e.Source)).Inc()
-	}
+	b.decodeErrors.WithLabelValues(sourceKind(e.Source)).Inc()
 	if b.bad.Add(1) <= b.maxShown {
-		fmt.Fprintf(b.errw, "ingest: bad record: %v\n", e)
+		b.log.Warn("bad record", "err", e)
 	}
+}
+
+// inputFailed reports an input that could not be read, or not to the end.
+func (b *busIngest) inputFailed(source string, err error) {
+	b.inputErrors.WithLabelValues(sourceKind(source)).Inc()
+	b.log.Error("input failed", "source", source, "err", err)
 }
 
 // write writes evs keyed by their source and returns once Kafka has them.
@@ -202,10 +210,10 @@ func (b *busIngest) write(ctx context.Context, evs []*ingest.Event) error {
 	return nil
 }
 
-// drain writes an AWS source's batches until it ends or ctx does,
-// acknowledging each batch once Kafka has it.
-func (b *busIngest) drain(ctx context.Context, src ingest.Source) error {
-	failed := func(err error) { fmt.Fprintf(b.errw, "ingest: %v\n", err) } // the source retries the call itself
+// drain writes the batches of the AWS source at url until it ends or ctx
+// does, acknowledging each batch once Kafka has it.
+func (b *busIngest) drain(ctx context.Context, url string, src ingest.Source) error {
+	failed := func(err error) { b.inputFailed(url, err) } // the source retries the call itself
 	return drainSource(ctx, src, failed, func(ctx context.Context, evs []*ingest.Event, ack func(context.Context) error) error {
 		if err := b.write(ctx, evs); err != nil {
 			return err
@@ -221,7 +229,7 @@ func (b *busIngest) file(ctx context.Context, decoders map[string]ingest.Decoder
 	name := "file://" + path
 	f, err := os.Open(path)
 	if err != nil {
-		fmt.Fprintf(b.errw, "ingest: %v\n", err)
+		b.inputFailed(name, err)
 		return nil
 	}
 	defer f.Close()
@@ -230,7 +238,7 @@ func (b *busIngest) file(ctx context.Context, decoders map[string]ingest.Decoder
 		err = logtype.ErrUnknownType
 	}
 	if err != nil {
-		fmt.Fprintf(b.errw, "ingest: %s: %v\n", name, err)
+		b.inputFailed(name, err)
 		return nil
 	}
 	buf := make([]*ingest.Event, 0, busBatch)
@@ -253,7 +261,7 @@ func (b *busIngest) file(ctx context.Context, decoders map[string]ingest.Decoder
 	case err != nil && ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil:
-		fmt.Fprintf(b.errw, "ingest: %s: %v\n", name, err)
+		b.inputFailed(name, err)
 	}
 	return b.write(ctx, buf)
 }
