@@ -28,10 +28,14 @@ const (
 	fileWorkers = 4
 )
 
-// runIngestCommand is vigil ingest: with --bus or --config it writes the
-// events of its sources to Kafka (runIngestBus); without, it is the NDJSON
-// ingest of AWS sources (runIngest).
+// runIngestCommand is vigil ingest: with --bus, --config or a kafka://
+// VIGIL_BUS_URL it writes the events of its sources to Kafka
+// (runIngestBus); without, it is the NDJSON ingest of AWS sources
+// (runIngest).
 func runIngestCommand(ctx context.Context, args []string, s stdio) error {
+	if strings.HasPrefix(os.Getenv("VIGIL_BUS_URL"), "kafka://") {
+		return runIngestBus(ctx, args, s)
+	}
 	for _, a := range args {
 		if a == "--bus" || a == "-bus" || strings.HasPrefix(a, "--bus=") || strings.HasPrefix(a, "-bus=") || roleConfigArg(a) {
 			return runIngestBus(ctx, args, s)

@@ -496,6 +496,33 @@ func TestIngestRoleConfig(t *testing.T) {
 	}
 }
 
+// TestIngestRoleEnv runs vigil ingest configured by VIGIL_* variables
+// alone: a kafka:// VIGIL_BUS_URL selects the Kafka role, as --bus does.
+func TestIngestRoleEnv(t *testing.T) {
+	cl, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	src, err := filepath.Abs(filepath.Join("..", "..", "deploy", "demo", "cloudtrail",
+		"111122223333_CloudTrail_eu-west-1_20260314T1030Z_F7r5J3obm4JRYfRf.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VIGIL_BUS_URL", "kafka://"+cl.ListenAddrs()[0])
+	t.Setenv("VIGIL_SOURCES", "file://"+src)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stderr := &lockedBuffer{}
+	if err := runIngestCommand(ctx, nil, stdio{out: io.Discard, err: stderr}); err != nil {
+		t.Fatalf("ingest: %v\n%s", err, stderr.String())
+	}
+	m := regexp.MustCompile(`ingest: (\d+) events to vigil.events, 0 bad records`).FindStringSubmatch(stderr.String())
+	if m == nil || m[1] == "0" {
+		t.Fatalf("want events ingested to Kafka; log:\n%s", stderr.String())
+	}
+}
+
 // TestRoleWaitsForKafka starts the detect role against an address where no
 // broker listens: it keeps running and retrying, /healthz answers 200 and
 // /readyz 503 naming the bus, and an interrupt ends it cleanly (exit 0).
