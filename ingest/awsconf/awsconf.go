@@ -48,6 +48,21 @@ func IsParam(name string) bool {
 	return false
 }
 
+// ParseURL parses the source URL raw of a source of the given kind ("s3",
+// "sqs", "cloudwatch"). Its error does not quote raw, which may hold an
+// external ID.
+func ParseURL(kind, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s source: invalid URL: %w", kind, err)
+	}
+	return u, nil
+}
+
 // RedactURL returns a source URL fit for logs and error messages: the
 // external_id parameter's value is replaced by REDACTED.
 func RedactURL(raw string) string {

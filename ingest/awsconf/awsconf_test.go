@@ -153,3 +153,16 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestParseURLKeepsSecretsOut checks that a URL that does not parse is
+// reported without its text, which may hold an external ID.
+func TestParseURLKeepsSecretsOut(t *testing.T) {
+	_, err := ParseURL("sqs", "sqs://queue\x7f?external_id=s3cr3t")
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.HasPrefix(err.Error(), "sqs source: invalid URL") {
+		t.Errorf("error %v: want an sqs source error without the external ID", err)
+	}
+	u, err := ParseURL("s3", "s3://bucket/prefix?type=cloudtrail")
+	if err != nil || u.Host != "bucket" || u.Path != "/prefix" {
+		t.Errorf("parsed %v, %v", u, err)
+	}
+}

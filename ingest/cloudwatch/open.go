@@ -2,9 +2,7 @@ package cloudwatch
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -28,13 +26,9 @@ import (
 // header), e.g. "${version} ${account-id} ${interface-id} …"; default the
 // v2 default format. o.Since and o.Until bound a backfill.
 func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
-	u, err := url.Parse(rawURL)
+	u, err := awsconf.ParseURL("cloudwatch", rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which may hold an external ID
-		}
-		return nil, fmt.Errorf("cloudwatch source: invalid URL: %w", err)
+		return nil, err
 	}
 	group := u.Host + u.Path
 	if u.Scheme != "cloudwatch" || group == "" || group == "/" {

@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -45,13 +44,9 @@ type Options struct {
 //	s3://BUCKET/PREFIX?type=cloudtrail|vpcflow[&lookback=24h][&poll=1m][&rediscover=1h]
 //	    [&region=R][&endpoint=URL&path_style=true][&role_arn=ARN[&external_id=X]][&profile=P]
 func Open(ctx context.Context, rawURL string, o Options) (*Source, error) {
-	u, err := url.Parse(rawURL)
+	u, err := awsconf.ParseURL("s3", rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which may hold an external ID
-		}
-		return nil, fmt.Errorf("s3 source: invalid URL: %w", err)
+		return nil, err
 	}
 	if u.Scheme != "s3" || u.Host == "" {
 		return nil, fmt.Errorf("s3 source %q: want s3://BUCKET/PREFIX?type=…", awsconf.RedactURL(rawURL))

@@ -2,7 +2,6 @@ package sqs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -33,13 +32,9 @@ import (
 // host outside amazonaws.com the SQS endpoint is the queue URL's scheme and
 // host, unless AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL is set.
 func Open(ctx context.Context, rawURL string, o s3.Options) (*Source, error) {
-	u, err := url.Parse(rawURL)
+	u, err := awsconf.ParseURL("sqs", rawURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which may hold an external ID
-		}
-		return nil, fmt.Errorf("sqs source: invalid URL: %w", err)
+		return nil, err
 	}
 	scheme := "https"
 	switch u.Scheme {
