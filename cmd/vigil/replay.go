@@ -195,31 +195,42 @@ func (r *replayer) inputFailed(err error) {
 
 // summary prints the counts of the replay to stderr.
 func (r *replayer) summary(st detect.Stats, cst correlate.Stats) {
-	total := 0
-	var parts []string
-	for _, t := range ingest.Types {
-		if n := r.events[t]; n > 0 {
-			total += n
-			parts = append(parts, fmt.Sprintf("%s %d", t, n))
-		}
-	}
-	detail := ""
-	if len(parts) > 0 {
-		detail = " (" + strings.Join(parts, ", ") + ")"
-	}
+	total, detail := eventCounts(r.events)
 	if r.bad > r.maxShown {
 		fmt.Fprintf(r.errw, "… %d more decode errors not shown\n", r.bad-r.maxShown)
 	}
-	for _, rs := range st.Rules {
-		if rs.Errors > 0 {
-			fmt.Fprintf(r.errw, "rule %s: %d evaluation errors (last: %s)\n", rs.ID, rs.Errors, rs.LastError)
-		}
-	}
+	printRuleErrors(r.errw, st)
 	if len(cst.Rules) > 0 {
 		fmt.Fprintf(r.errw, "correlation: %d signals, %d late (not correlated), %d windows evicted\n", cst.Signals, cst.Late, cst.Evicted)
 	}
 	fmt.Fprintf(r.errw, "replay: %d events%s, %d decode errors, %d unreadable inputs, %d alerts\n",
 		total, detail, r.bad, r.failed, len(r.alerts))
+}
+
+// eventCounts returns the total of events, by log type, and the counts as
+// " (cloudtrail 12, k8saudit 3)", empty when there are none.
+func eventCounts(byType map[string]int) (total int, detail string) {
+	var parts []string
+	for _, t := range ingest.Types {
+		if n := byType[t]; n > 0 {
+			total += n
+			parts = append(parts, fmt.Sprintf("%s %d", t, n))
+		}
+	}
+	if len(parts) > 0 {
+		detail = " (" + strings.Join(parts, ", ") + ")"
+	}
+	return total, detail
+}
+
+// printRuleErrors prints the rules that failed to evaluate, with their last
+// error.
+func printRuleErrors(w io.Writer, st detect.Stats) {
+	for _, rs := range st.Rules {
+		if rs.Errors > 0 {
+			fmt.Fprintf(w, "rule %s: %d evaluation errors (last: %s)\n", rs.ID, rs.Errors, rs.LastError)
+		}
+	}
 }
 
 // expandInputs turns command-line paths into a list of files: directories

@@ -835,28 +835,13 @@ func (p *pipeline) summary(ctx context.Context, q storage.Querier, interrupted b
 		fmt.Fprintf(p.errw, "… %d more decode errors not shown\n", bad-p.badShown)
 	}
 	p.mu.Unlock()
-	for _, rs := range p.matcher.Stats().Rules {
-		if rs.Errors > 0 {
-			fmt.Fprintf(p.errw, "rule %s: %d evaluation errors (last: %s)\n", rs.ID, rs.Errors, rs.LastError)
-		}
-	}
+	printRuleErrors(p.errw, p.matcher.Stats())
 	for _, rs := range p.correlator.Stats().Rules {
 		if rs.Late > 0 || rs.Evicted > 0 {
 			fmt.Fprintf(p.errw, "rule %s: %d late signals not correlated, %d windows dropped at the cap\n", rs.ID, rs.Late, rs.Evicted)
 		}
 	}
-	total := 0
-	var parts []string
-	for _, t := range ingest.Types {
-		if n := p.events[t]; n > 0 {
-			total += n
-			parts = append(parts, fmt.Sprintf("%s %d", t, n))
-		}
-	}
-	detail := ""
-	if len(parts) > 0 {
-		detail = " (" + strings.Join(parts, ", ") + ")"
-	}
+	total, detail := eventCounts(p.events)
 	fmt.Fprintf(p.errw, "run: %d events%s, %d decode errors, %d unreadable inputs, %d alerts\n",
 		total, detail, p.bad.Load(), p.failed.Load(), len(p.alerts))
 	fmt.Fprintf(p.errw, "run: wrote %d event rows and %d alert rows in %d batches, %d retries, %d rows rejected\n",
