@@ -1,6 +1,8 @@
 // Package clickhouse is vigil's ClickHouse store: the schema and its
-// migrations, inserts of events and alerts (storage.Sink), and read-only
-// analyst queries (storage.Querier).
+// migrations, inserts of events and alerts (storage.Sink), the notifier's
+// delivery state in alert_deliveries (notify.DeliveryLog: one synchronous
+// INSERT per attempt, so that replicas and restarts share it), and
+// read-only analyst queries (storage.Querier).
 //
 // Tables are ReplacingMergeTree engines keyed on the stable IDs, so a
 // replayed insert of the same event or alert collapses into one row when

@@ -5,7 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/vigilsec/vigil/detect/notify"
 )
 
 // sqlBlocks returns the fenced SQL blocks of a Markdown text, each with
@@ -60,23 +61,16 @@ func TestReadmeQueries(t *testing.T) {
 	if err := s.InsertAlerts(ctx, alerts); err != nil {
 		t.Fatal(err)
 	}
-	// The critical alert's webhook failed twice; the others were delivered.
-	d := struct {
-		ids, dests, statuses, errs []string
-		attempts                   []uint32
-		times                      []time.Time
-	}{}
-	add := func(id, dest, status, msg string, attempt uint32, hhmmss string) {
-		d.ids, d.dests, d.statuses, d.errs = append(d.ids, id), append(d.dests, dest), append(d.statuses, status), append(d.errs, msg)
-		d.attempts, d.times = append(d.attempts, attempt), append(d.times, at(hhmmss))
-	}
-	add(alerts[3].AlertID, "webhook:oncall", "failed", "503 Service Unavailable", 1, "09:19:41")
-	add(alerts[3].AlertID, "webhook:oncall", "failed", "context deadline exceeded", 2, "09:19:43")
-	add(alerts[1].AlertID, "webhook:oncall", "delivered", "", 1, "09:13:28")
-	err = s.send(ctx, "INSERT INTO alert_deliveries (alert_id, destination, attempt, status, error, attempted_at)",
-		d.ids, d.dests, d.attempts, d.statuses, d.errs, d.times)
-	if err != nil {
-		t.Fatal(err)
+	// The critical alert's webhook failed twice; the others were
+	// delivered. The rows are written as the notifier writes them.
+	for _, a := range []notify.Attempt{
+		{AlertID: alerts[3].AlertID, Destination: "webhook:oncall", Attempt: 1, Status: notify.StatusFailed, Error: "503 Service Unavailable", AttemptedAt: at("09:19:41")},
+		{AlertID: alerts[3].AlertID, Destination: "webhook:oncall", Attempt: 2, Status: notify.StatusFailed, Error: "context deadline exceeded", AttemptedAt: at("09:19:43")},
+		{AlertID: alerts[1].AlertID, Destination: "webhook:oncall", Attempt: 1, Status: notify.StatusDelivered, AttemptedAt: at("09:13:28")},
+	} {
+		if err := s.Record(ctx, a); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for i, sql := range blocks {
 		t.Run(titles[i], func(t *testing.T) {

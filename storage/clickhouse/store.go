@@ -36,7 +36,8 @@ type Config struct {
 }
 
 // Store is vigil's ClickHouse store: it writes events and alerts
-// (storage.Sink) and runs read-only analyst queries (storage.Querier).
+// (storage.Sink), records alert deliveries (notify.DeliveryLog) and runs
+// read-only analyst queries (storage.Querier).
 type Store struct {
 	conn      driver.Conn
 	database  string
@@ -44,6 +45,7 @@ type Store struct {
 	features  features
 	retention time.Duration
 	now       func() time.Time
+	delivered deliveredSet // keys Delivered need not ask about again
 }
 
 var (
