@@ -47,11 +47,9 @@ func TestDeliveryLog(t *testing.T) {
 	if got, err := s.Delivered(ctx, "x", "pagerduty"); err != nil || got {
 		t.Errorf("Delivered(x, pagerduty) = %v, %v; want false: nothing was sent there", got, err)
 	}
-	if n := count(t, s, "SELECT count() FROM alert_deliveries"); n != uint64(len(steps)) {
-		t.Errorf("alert_deliveries holds %d rows before merging, want %d: one per Record", n, len(steps))
-	}
 	// The row written as attempt 1 of x to on-call twice collapses into
-	// the one written last, the delivered one.
+	// the one written last, the delivered one (a background merge may
+	// have done so already).
 	optimizeFinal(t, s, storage.DeliveriesTable, "concat(alert_id, '/', destination, '/', toString(attempt))")
 	if n := count(t, s, "SELECT count() FROM alert_deliveries"); n != uint64(len(steps)-1) {
 		t.Errorf("alert_deliveries holds %d rows after merging, want %d", n, len(steps)-1)
