@@ -150,7 +150,11 @@ func (r *Rule) GroupKeys(fields map[string]any) ([]string, error) {
 }
 
 func groupKeys(parts []keyPart, fields map[string]any) ([]string, error) {
-	keys := []string{""}
+	if len(parts) == 0 {
+		return []string{""}, nil
+	}
+	var keys []string
+	var one [1]string // the values of a scalar part, without allocating
 	for i, p := range parts {
 		v, err := p.value(fields)
 		if err != nil {
@@ -165,19 +169,29 @@ func groupKeys(parts []keyPart, fields map[string]any) ([]string, error) {
 					vals = append(vals, valueText(it))
 				}
 			}
+			slices.Sort(vals)
+			vals = slices.Compact(vals)
 		default:
-			vals = []string{valueText(x)}
+			one[0] = valueText(x)
+			vals = one[:]
 		}
 		if len(vals) == 0 {
 			return nil, nil
 		}
-		slices.Sort(vals)
-		vals = slices.Compact(vals)
+		if i == 0 {
+			next := make([]string, 0, min(len(vals), MaxKeysPerEvent))
+			for _, v := range vals {
+				if len(next) == MaxKeysPerEvent {
+					break
+				}
+				next = append(next, p.name+"="+v)
+			}
+			keys = next
+			continue
+		}
 		next := make([]string, 0, min(len(keys)*len(vals), MaxKeysPerEvent))
 		for _, k := range keys {
-			if i > 0 {
-				k += ","
-			}
+			k += ","
 			for _, v := range vals {
 				if len(next) == MaxKeysPerEvent {
 					break
