@@ -77,7 +77,8 @@ type Correlate struct {
 	Steps []Step
 	Pos   Pos
 
-	field *vm.Program
+	field     *vm.Program
+	fieldPath pathExpr // field, when it only reads field paths
 }
 
 // Step is one step of a sequence or absence: its own condition, log types
@@ -104,6 +105,7 @@ type keyPart struct {
 	src  string   // an expression
 	pos  Pos
 	prog *vm.Program
+	fast pathExpr // prog, when it only reads field paths
 }
 
 // Span returns the longest event-time span the correlation looks back over
@@ -116,7 +118,10 @@ func (c *Correlate) Span() time.Duration {
 // Value evaluates the Field expression on an event and returns its value as
 // text; ok is false when it is nil.
 func (c *Correlate) Value(fields map[string]any) (v string, ok bool, err error) {
-	out, err := runProgram(c.field, fields)
+	out, done := c.fieldPath.eval(fields)
+	if !done {
+		out, err = runProgram(c.field, fields)
+	}
 	if err != nil || out == nil {
 		return "", false, err
 	}
@@ -208,6 +213,9 @@ func groupKeys(parts []keyPart, fields map[string]any) ([]string, error) {
 func (p *keyPart) value(fields map[string]any) (any, error) {
 	if p.prog == nil {
 		return lookup(fields, p.path), nil
+	}
+	if v, ok := p.fast.eval(fields); ok {
+		return v, nil
 	}
 	v, err := runProgram(p.prog, fields)
 	if err != nil {
@@ -519,6 +527,7 @@ func (l *loader) compileCorrelation(r *Rule, bad map[string]bool) bool {
 				continue
 			}
 			p.prog = c.program
+			p.fast = pathExprOf(c.program.Node())
 			r.fields = append(r.fields, c.fields...)
 		}
 	}
@@ -534,6 +543,7 @@ func (l *loader) compileCorrelation(r *Rule, bad map[string]bool) bool {
 			ok = false
 		} else {
 			c.field = cf.program
+			c.fieldPath = pathExprOf(cf.program.Node())
 			r.fields = append(r.fields, cf.fields...)
 		}
 	}
