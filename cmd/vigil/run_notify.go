@@ -17,14 +17,17 @@ import (
 const webhookSecretEnv = "VIGIL_WEBHOOK_SECRET"
 
 // deliveryLogPath is where vigil run keeps delivery state when its store
-// cannot (the DuckDB store keeps it in alert_deliveries).
+// cannot. Both stores can: DuckDB and ClickHouse keep it in their
+// alert_deliveries table.
 const deliveryLogPath = "vigil-data/deliveries.log"
 
 // runNotifier builds the notifier of vigil run from the notify section of
 // the configuration (with the --webhook shortcut already added), or
 // returns nil when no route is configured. Delivery state goes to the
-// store's alert_deliveries table when the store keeps one, else to a file
-// beside the data; close releases that file.
+// store's alert_deliveries table when the store keeps one (DuckDB and
+// ClickHouse do: with ClickHouse, every vigil run and notify role on the
+// same database shares it), else to a file beside the data; close
+// releases that file.
 func runNotifier(c notify.Config, st store, log *slog.Logger) (n *notify.Notifier, close func() error, err error) {
 	if len(c.Routes) == 0 && len(c.Destinations) == 0 {
 		return nil, func() error { return nil }, nil
