@@ -41,7 +41,7 @@ func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 	insecure := fl.Bool("webhook-allow-insecure", false, "permit http:// --webhook URLs on loopback")
 	fl.String("store", "", "ClickHouse: clickhouse://host:9000/database (default: store.url of --config); its alert_deliveries table "+
 		"keeps the delivery state, shared by every replica; the password comes from store.password")
-	logPath := fl.String("delivery-log", notifyDeliveryLog, "delivery state in a local file, used only when the store is not ClickHouse "+
+	logPath := fl.String("delivery-log", deliveryLogPath, "delivery state in a local file, used only when the store is not ClickHouse "+
 		"(a clickhouse:// store.url or --store keeps it in alert_deliveries, and then this flag is an error); "+
 		"one replica only, on a persistent volume")
 	fl.Usage = func() {
@@ -109,9 +109,6 @@ func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 	log.Info("notify started", "destinations", len(c.Destinations), "delivery_state", state.where)
 	return n.Run(ctx, skipPoison{Consumer: in, dl: dl, ctx: ctx})
 }
-
-// notifyDeliveryLog is the default --delivery-log of the notify role.
-const notifyDeliveryLog = "vigil-data/deliveries.log"
 
 // notifyState is where the notify role keeps its delivery state.
 type notifyState struct {
