@@ -42,6 +42,10 @@ type Matcher struct {
 	types   map[string]*typeIndex
 	closed  []*Alert // fired since the last Advance or Flush
 	signals []Signal // produced since the last Signals
+	// sigHint is the number of signals the last Signals returned: the
+	// next batch's slice is made that large at once.
+	sigHint int
+	ev      rules.Evaluator // evaluates the rules (Match is not concurrent)
 
 	events  atomic.Uint64
 	dropped atomic.Uint64 // signals beyond MaxPendingSignals
@@ -182,7 +186,7 @@ func (m *Matcher) eval(st *ruleState, ev *ingest.Event) bool {
 	if timed {
 		start = time.Now()
 	}
-	ok, err := st.rule.Eval(ev.Fields)
+	ok, err := m.ev.Eval(st.rule, ev.Fields)
 	if timed {
 		st.evalNanos.Add(uint64(time.Since(start)) * (m.timeMask + 1))
 	}

@@ -44,6 +44,9 @@ func (m *Matcher) send(s Signal) {
 	case m.cfg.Signal != nil:
 		m.cfg.Signal(s)
 	case len(m.signals) < MaxPendingSignals:
+		if m.signals == nil && m.sigHint > 0 {
+			m.signals = make([]Signal, 0, m.sigHint)
+		}
 		m.signals = append(m.signals, s)
 	default:
 		m.dropped.Add(1)
@@ -128,5 +131,6 @@ const MaxPendingSignals = 1 << 16
 func (m *Matcher) Signals() []Signal {
 	out := m.signals
 	m.signals = nil
+	m.sigHint = len(out)
 	return out
 }

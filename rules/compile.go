@@ -394,6 +394,11 @@ func (r *Rule) Eval(fields map[string]any) (ok bool, err error) {
 		}
 		vms.Put(m)
 	}()
+	return r.run(m, fields)
+}
+
+// run runs the rule's program on m.
+func (r *Rule) run(m *vm.VM, fields map[string]any) (bool, error) {
 	out, err := m.Run(r.program, fields)
 	if err != nil {
 		return false, fmt.Errorf("rule %s: %w", r.ID, err)
@@ -403,6 +408,27 @@ func (r *Rule) Eval(fields map[string]any) (ok bool, err error) {
 		return false, fmt.Errorf("rule %s: when returned %T, not bool", r.ID, out)
 	}
 	return b, nil
+}
+
+// Evaluator evaluates rules on a virtual machine of its own, which saves
+// Rule.Eval's taking one from a pool and putting it back for each
+// evaluation. It is not safe for concurrent use; the zero value is ready.
+type Evaluator struct {
+	m vm.VM
+}
+
+// Eval is r.Eval(fields), evaluated on e's machine.
+func (e *Evaluator) Eval(r *Rule, fields map[string]any) (ok bool, err error) {
+	if r.program == nil {
+		return false, fmt.Errorf("rule %s is not compiled", r.ID)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			ok, err = false, fmt.Errorf("rule %s: panic: %v", r.ID, p)
+			e.m = vm.VM{} // a VM that panicked is not reused
+		}
+	}()
+	return r.run(&e.m, fields)
 }
 
 // prefixSet is a parsed list of CIDRs.
