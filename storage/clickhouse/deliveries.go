@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigilsec/vigil/detect/notify"
 	"github.com/vigilsec/vigil/storage"
+	"github.com/vigilsec/vigil/storage/batch"
 )
 
 var _ notify.DeliveryLog = (*Store)(nil)
@@ -41,9 +42,11 @@ var asyncInsertSince = [2]uint64{21, 11}
 // Record writes one delivery attempt to alert_deliveries and returns once
 // the server has accepted the row: one synchronous INSERT per attempt (a
 // low volume), never a background batch. Delivered sees the row as soon
-// as Record returned. Writing the same alert, destination and attempt
-// number again replaces the row when parts merge (the last one written
-// wins); every attempt of another number is kept, for the analysts.
+// as Record returned. A dropped connection or a restarting server is
+// waited out for a while (see stateRetryFor). Writing the same alert,
+// destination and attempt number again replaces the row when parts merge
+// (the last one written wins); every attempt of another number is kept,
+// for the analysts.
 func (s *Store) Record(ctx context.Context, a notify.Attempt) error {
 	if err := checkAttempt(a); err != nil {
 		return fmt.Errorf("clickhouse: delivery of %q to %q: %w", a.AlertID, a.Destination, err)
@@ -51,8 +54,10 @@ func (s *Store) Record(ctx context.Context, a notify.Attempt) error {
 	if atLeast(s.version, asyncInsertSince[0], asyncInsertSince[1]) {
 		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"async_insert": 0}))
 	}
-	err := s.send(ctx, insertDeliveries, []string{a.AlertID}, []string{a.Destination}, []uint32{uint32(a.Attempt)},
-		[]string{string(a.Status)}, []string{a.Error}, []time.Time{a.AttemptedAt.UTC()})
+	err := s.retrying(ctx, func(ctx context.Context) error {
+		return s.send(ctx, insertDeliveries, []string{a.AlertID}, []string{a.Destination}, []uint32{uint32(a.Attempt)},
+			[]string{string(a.Status)}, []string{a.Error}, []time.Time{a.AttemptedAt.UTC()})
+	})
 	if err != nil {
 		return err
 	}
@@ -72,10 +77,12 @@ func (s *Store) Delivered(ctx context.Context, alertID, destination string) (boo
 	if s.delivered.has(k) {
 		return true, nil
 	}
-	ctx, done := guard(ctx)
-	defer done()
 	var n uint64
-	err := s.conn.QueryRow(ctx, selectDelivered, alertID, destination, string(notify.StatusDelivered)).Scan(&n)
+	err := s.retrying(ctx, func(ctx context.Context) error {
+		ctx, done := guard(ctx)
+		defer done()
+		return s.conn.QueryRow(ctx, selectDelivered, alertID, destination, string(notify.StatusDelivered)).Scan(&n)
+	})
 	if err != nil {
 		return false, fmt.Errorf("clickhouse: looking up the delivery of %q to %q: %w", alertID, destination, err)
 	}
@@ -84,6 +91,45 @@ func (s *Store) Delivered(ctx context.Context, alertID, destination string) (boo
 	}
 	s.delivered.add(k)
 	return true, nil
+}
+
+// Retries of the delivery state ride out a dropped connection or a
+// ClickHouse restart: a call that failed without an answer from the server
+// is tried again after stateRetryMin, doubling up to stateRetryMax, for at
+// most stateRetryFor; the notifier stops on an error it gets. The server's
+// own errors and an ended context are returned at once. Writing a row
+// again is harmless: it collapses with the first.
+const (
+	stateRetryFor = 15 * time.Second
+	stateRetryMin = 100 * time.Millisecond
+	stateRetryMax = 2 * time.Second
+)
+
+// retrying runs op until it succeeds, fails for good, or the retries are
+// spent.
+func (s *Store) retrying(ctx context.Context, op func(context.Context) error) error {
+	giveUp := time.Now().Add(stateRetryFor)
+	for wait := stateRetryMin; ; wait = min(2*wait, stateRetryMax) {
+		err := op(ctx)
+		if err == nil || !transient(err) || ctx.Err() != nil || time.Now().Add(wait).After(giveUp) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// transient reports whether err may go away by itself: not an answer of
+// the server, not rows it cannot take, not an ended context.
+func transient(err error) bool {
+	var exc *ch.Exception
+	return !errors.As(err, &exc) && !batch.IsPermanent(err) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // checkAttempt rejects an attempt the table cannot hold.

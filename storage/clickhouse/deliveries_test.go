@@ -3,6 +3,8 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -295,5 +297,114 @@ func BenchmarkRecord(b *testing.B) {
 		if err := s.Record(ctx, a); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// flakyProxy forwards TCP connections to a server; while down it drops
+// every connection, open or new, as a ClickHouse that restarts.
+type flakyProxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func newFlakyProxy(t *testing.T, target string) *flakyProxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &flakyProxy{l: l, target: target}
+	t.Cleanup(func() { l.Close(); p.setDown(true) })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			down := p.down
+			p.mu.Unlock()
+			if down {
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// setDown takes the server away (dropping every connection) or back.
+func (p *flakyProxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// TestDeliveryLogRidesOutOutage cuts the connections to ClickHouse and
+// refuses new ones for a moment: Record and Delivered wait for the server
+// to come back instead of failing (which would stop the notifier), and a
+// caller's deadline still ends the wait.
+func TestDeliveryLogRidesOutOutage(t *testing.T) {
+	s := testStore(t, Config{})
+	u, err := url.Parse(os.Getenv(serverEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newFlakyProxy(t, u.Host)
+	u.Host, u.Path = proxy.l.Addr().String(), "/"+s.database
+	via, err := Open(t.Context(), Config{URL: u.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer via.Close()
+	ctx := t.Context()
+	a := notify.Attempt{AlertID: "x", Destination: "oncall", Attempt: 1, Status: notify.StatusFailed, Error: "503", AttemptedAt: attemptTime}
+	if err := via.Record(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.setDown(true)
+	time.AfterFunc(700*time.Millisecond, func() { proxy.setDown(false) })
+	a.Attempt, a.Status, a.Error = 2, notify.StatusDelivered, ""
+	if err := via.Record(ctx, a); err != nil {
+		t.Fatalf("Record across a short outage: %v", err)
+	}
+	proxy.setDown(true)
+	time.AfterFunc(700*time.Millisecond, func() { proxy.setDown(false) })
+	if got, err := via.Delivered(ctx, "x", "oncall"); err != nil || !got {
+		t.Fatalf("Delivered across a short outage = %v, %v; want true", got, err)
+	}
+	if got, err := s.Delivered(ctx, "x", "oncall"); err != nil || !got {
+		t.Errorf("the direct store: Delivered = %v, %v; want true", got, err)
+	}
+
+	proxy.setDown(true)
+	defer proxy.setDown(false)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if got, err := via.Delivered(short, "y", "oncall"); err == nil {
+		t.Errorf("Delivered with ClickHouse away = %v, nil; want an error", got)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("Delivered waited %v past its caller's 300ms deadline", waited)
 	}
 }
