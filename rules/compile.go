@@ -201,10 +201,13 @@ func compileAny(src string, set *Set, bad map[string]bool, asBool bool) (*compil
 		expr.Function("is_private_ip", isPrivateIP),
 		expr.Function("in_list", inList),
 		expr.Function("get", getFunc),
+		expr.Function(prefilterName, prefilterFunc),
 		expr.Patch(exp),
 		expr.Patch(res),
 		expr.Patch(nilSafe{}),
 		expr.Patch(cnt),
+		// after the count: MaxExprNodes limits what the author wrote
+		expr.Patch(prefilter{}),
 	)
 	program, err := expr.Compile(src, opts...)
 	if err != nil {
