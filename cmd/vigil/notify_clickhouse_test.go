@@ -177,7 +177,7 @@ func TestNotifyRoleClickHouse(t *testing.T) {
 
 	// startRole runs one notify instance; stop stops it and returns its
 	// error and log.
-	startRole := func(storeURL string) (base string, stop func() (error, string)) {
+	startRole := func(storeURL string) (base string, stop func() (string, error)) {
 		roleCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		stderr := &lockedBuffer{}
@@ -188,14 +188,14 @@ func TestNotifyRoleClickHouse(t *testing.T) {
 		}()
 		base = opsAddr(t, stderr, done)
 		pollUntil(t, "/readyz 200", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK }, stderr)
-		return base, func() (error, string) {
+		return base, func() (string, error) {
 			cancel()
 			select {
 			case err := <-done:
-				return err, stderr.String()
+				return stderr.String(), err
 			case <-time.After(60 * time.Second):
 				t.Fatalf("the role did not stop:\n%s", stderr.String())
-				return nil, ""
+				return "", nil
 			}
 		}
 	}
@@ -236,7 +236,7 @@ func TestNotifyRoleClickHouse(t *testing.T) {
 		code, body := httpGet(t, base+"/readyz")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "store:") && !strings.Contains(body, "bus:")
 	}, &lockedBuffer{})
-	if err, log := stop(); err != nil || !strings.Contains(log, `delivery_state="clickhouse alert_deliveries"`) {
+	if log, err := stop(); err != nil || !strings.Contains(log, `delivery_state="clickhouse alert_deliveries"`) {
 		t.Fatalf("first notify role: %v; want it to log delivery_state=\"clickhouse alert_deliveries\"\n%s", err, log)
 	}
 	got, n := hook.received()
@@ -254,7 +254,7 @@ func TestNotifyRoleClickHouse(t *testing.T) {
 	if v := scrapedValue(body, "vigil_notify_delivered_total"); v != 0 {
 		t.Errorf("the second role delivered %v notifications, want 0", v)
 	}
-	if err, log := stop(); err != nil {
+	if log, err := stop(); err != nil {
 		t.Fatalf("second notify role: %v\n%s", err, log)
 	}
 	if got, n := hook.received(); n != 3 {
