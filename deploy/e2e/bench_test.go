@@ -56,8 +56,11 @@ func BenchmarkPipeline(b *testing.B) {
 	for b.Loop() {
 		chRate := insertCeiling(b, evs)
 		kRate := kafkaCeiling(b, evs)
-		rate, lat, idle := pipelineRun(b, dir, n)
+		rate, lat, idle, cpu := pipelineRun(b, dir, n)
 		b.ReportMetric(rate, "events/s")
+		for _, name := range []string{"ingest", "detect", "store", "broker", "clickhouse"} {
+			b.ReportMetric(float64(cpu[name].Microseconds())/float64(n), name+"-cpu-us/event")
+		}
 		b.ReportMetric(chRate, "ch-ceiling-events/s")
 		b.ReportMetric(kRate, "kafka-ceiling-msgs/s")
 		b.ReportMetric(100*rate/chRate, "%-of-ch-ceiling")
@@ -160,9 +163,12 @@ func kafkaCeiling(b *testing.B, evs []*ingest.Event) float64 {
 
 // pipelineRun runs the three roles as processes over the files of dir and
 // returns events per second from the start of ingest until all n events
-// are in ClickHouse, and the sorted alert latencies of the triggers sent
-// during the load and after it.
-func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []time.Duration) {
+// are in ClickHouse, the sorted alert latencies of the triggers sent
+// during the load and after it, and the CPU time each part used until the
+// n events were in ClickHouse: the roles, the broker (this test process,
+// which also produces the triggers and polls for their alerts) and the
+// ClickHouse server.
+func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []time.Duration, cpu map[string]time.Duration) {
 	storeURL, conn := clickhouseDB(b)
 	db := storeURL[strings.LastIndex(storeURL, "/")+1:]
 	_, bus := broker(b)
@@ -228,6 +234,9 @@ func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []
 		}
 	})
 
+	chPID := clickhousePID()
+	selfPID := os.Getpid()
+	cpu0 := map[string]time.Duration{"detect": detectP.cpu(), "store": storeP.cpu(), "broker": cpuTime(selfPID), "clickhouse": cpuTime(chPID)}
 	start := time.Now()
 	ingestP.start(b)
 	waitFor(b, 5*time.Minute, fmt.Sprintf("%d events in ClickHouse", n), func() (bool, string) {
@@ -235,6 +244,8 @@ func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []
 		return got >= uint64(n), fmt.Sprintf("%d events", got)
 	})
 	elapsed := time.Since(start)
+	cpu = map[string]time.Duration{"ingest": ingestP.cpu(), "detect": detectP.cpu() - cpu0["detect"], "store": storeP.cpu() - cpu0["store"],
+		"broker": cpuTime(selfPID) - cpu0["broker"], "clickhouse": cpuTime(chPID) - cpu0["clickhouse"]}
 	if ok, _ := ingestP.running(); !ok {
 		data, _ := os.ReadFile(ingestP.log.Name())
 		b.Logf("ingest: %s", strings.TrimSpace(string(tail(data, 200))))
@@ -261,5 +272,5 @@ func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []
 	}
 	slices.Sort(loaded)
 	slices.Sort(idle)
-	return float64(n) / elapsed.Seconds(), loaded, idle
+	return float64(n) / elapsed.Seconds(), loaded, idle, cpu
 }
