@@ -39,6 +39,10 @@ func (v *fieldVisitor) Visit(node *ast.Node) {
 	case *ast.VariableDeclaratorNode:
 		v.lets[n.Name] = true
 	case *ast.CallNode:
+		if _, _, ok := fetchArgs(n); ok {
+			v.record(n) // a member access (see fastFetch)
+			return
+		}
 		// the callee is a function, not a field: drop it if it was recorded
 		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
 			v.refs = slices.DeleteFunc(v.refs, func(f fieldRef) bool {
@@ -47,12 +51,17 @@ func (v *fieldVisitor) Visit(node *ast.Node) {
 			delete(v.seen, id.Value)
 		}
 	case *ast.IdentifierNode, *ast.MemberNode:
-		if p := memberPath(n); p != nil {
-			k := strings.Join(p, ".")
-			if !v.seen[k] {
-				v.seen[k] = true
-				v.refs = append(v.refs, fieldRef{path: p})
-			}
+		v.record(n)
+	}
+}
+
+// record records the path of n, when it is one.
+func (v *fieldVisitor) record(n ast.Node) {
+	if p := memberPath(n); p != nil {
+		k := strings.Join(p, ".")
+		if !v.seen[k] {
+			v.seen[k] = true
+			v.refs = append(v.refs, fieldRef{path: p})
 		}
 	}
 }
@@ -66,17 +75,26 @@ func memberPath(n ast.Node) []string {
 	case *ast.ChainNode:
 		return memberPath(x.Node)
 	case *ast.MemberNode:
-		s, ok := x.Property.(*ast.StringNode)
-		if !ok {
-			return nil
+		return memberPathOf(x.Node, x.Property)
+	case *ast.CallNode:
+		if base, key, ok := fetchArgs(x); ok {
+			return memberPathOf(base, key)
 		}
-		base := memberPath(x.Node)
-		if base == nil {
-			return nil
-		}
-		return append(base, s.Value)
 	}
 	return nil
+}
+
+// memberPathOf returns the path of base.key, or nil.
+func memberPathOf(base, key ast.Node) []string {
+	s, ok := key.(*ast.StringNode)
+	if !ok {
+		return nil
+	}
+	p := memberPath(base)
+	if p == nil {
+		return nil
+	}
+	return append(p, s.Value)
 }
 
 // GroupKey returns the alert group key of an event: the GroupBy paths and

@@ -48,17 +48,29 @@ func plainPath(n ast.Node) []string {
 	case *ast.ChainNode:
 		return plainPath(x.Node)
 	case *ast.MemberNode:
-		s, ok := x.Property.(*ast.StringNode)
-		if !ok || x.Method {
+		if x.Method {
 			return nil
 		}
-		base := plainPath(x.Node)
-		if base == nil {
-			return nil
+		return plainPathOf(x.Node, x.Property)
+	case *ast.CallNode:
+		if base, key, ok := fetchArgs(x); ok {
+			return plainPathOf(base, key)
 		}
-		return append(base, s.Value)
 	}
 	return nil
+}
+
+// plainPathOf returns the path of base.key, or nil.
+func plainPathOf(base, key ast.Node) []string {
+	s, ok := key.(*ast.StringNode)
+	if !ok {
+		return nil
+	}
+	p := plainPath(base)
+	if p == nil {
+		return nil
+	}
+	return append(p, s.Value)
 }
 
 // eval returns the expression's value on an event's fields, with ok set,

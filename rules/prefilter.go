@@ -9,11 +9,6 @@ import (
 	"github.com/expr-lang/expr/ast"
 )
 
-// prefilterName is the function that gives x matches "pattern" a cheap test
-// first. A rule cannot call it: it is no identifier the expression language
-// can spell.
-const prefilterName = "vigil:prefilter"
-
 // maxPrefilterLiterals caps the literals a prefilter tests, and
 // minPrefilterLiteral is the length of the shortest one: shorter literals
 // are in too many strings to be worth a test.
@@ -30,7 +25,8 @@ const (
 // contains none of the literals costs a few substring searches instead of
 // a run of the regexp. It runs after type checking has typed the tree, and
 // leaves alone a left side whose type is known not to be a string, so that
-// compile errors do not change.
+// compile errors do not change. The call is to a constant function of a
+// signature the virtual machine calls directly, which a rule cannot spell.
 type prefilter struct{}
 
 func (prefilter) Visit(node *ast.Node) {
@@ -49,27 +45,33 @@ func (prefilter) Visit(node *ast.Node) {
 	if lits == nil {
 		return
 	}
-	call := &ast.CallNode{
-		Callee:    &ast.IdentifierNode{Value: prefilterName},
-		Arguments: []ast.Node{b.Left, &ast.ConstantNode{Value: lits}},
-	}
-	call.SetLocation(b.Left.Location())
-	b.Left = call
+	b.Left = typedCall(prefilterFunc, b.Left, b.Left, &ast.ConstantNode{Value: lits})
+}
+
+// typedCall returns the call fn(a, b), located and typed as like (so that
+// the nodes around it compile as they did around like).
+func typedCall(fn func(any, any) any, like, a, b ast.Node) ast.Node {
+	callee := &ast.ConstantNode{Value: fn}
+	callee.SetType(reflect.TypeOf(fn))
+	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{a, b}}
+	call.SetLocation(like.Location())
+	call.SetType(like.Type())
+	return call
 }
 
 // prefilterFunc implements prefilter(x, literals): x when it is not a
 // string or contains one of literals, else "".
-func prefilterFunc(params ...any) (any, error) {
-	s, ok := params[0].(string)
+func prefilterFunc(x, literals any) any {
+	s, ok := x.(string)
 	if !ok {
-		return params[0], nil
+		return x
 	}
-	for _, l := range params[1].([]string) {
+	for _, l := range literals.([]string) {
 		if strings.Contains(s, l) {
-			return s, nil
+			return s
 		}
 	}
-	return "", nil
+	return ""
 }
 
 // regexLiterals returns strings of which every match of the RE2 pattern
