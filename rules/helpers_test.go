@@ -89,6 +89,12 @@ func TestConstraint(t *testing.T) {
 		{`!(eventName == "A")`, "", false},
 		{`eventName in [1, 2]`, "", false},
 		{`userIdentity.type == "Root"`, "", false},
+		// the steps of a sequence: disjunctions of conjunctions
+		{`(eventName == "StopLogging" && x == 1) || (eventName in ["StartLogging", "A"] && y)`, "eventName=A,StartLogging,StopLogging", true},
+		{`(eventName == "A" && eventSource == "s") || (eventSource == "t" && eventName == "B")`, "eventName=A,B", true},
+		{`(eventName == "A" && x) || (eventSource == "t")`, "", false},
+		{`(eventName == "A" && x) || y`, "", false},
+		{`((eventName == "A" || eventName == "B") && x) || (eventName == "C" && y) || eventName == "D"`, "eventName=A,B,C,D", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.when, func(t *testing.T) {

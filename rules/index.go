@@ -20,21 +20,16 @@ type Constraint struct {
 // Constraint returns the equality constraint that the rule's when
 // expression (after macro expansion) places on one of IndexFields: a
 // top-level conjunct field == "const", field in ["c1", "c2"], or a
-// disjunction of such comparisons of the same field. When
-// several fields are constrained, the first in IndexFields order wins. ok
-// is false when the expression has no such conjunct.
+// disjunction whose every branch is constrained so on the same field (the
+// branches may be conjunctions, as the steps of a sequence are): the field
+// must then equal a value of any branch. When several fields are
+// constrained, the first in IndexFields order wins. ok is false when the
+// expression has no such conjunct.
 func (r *Rule) Constraint() (c Constraint, ok bool) {
 	if r.program == nil {
 		return Constraint{}, false
 	}
-	found := map[string][]string{}
-	for _, n := range conjuncts(r.program.Node(), nil) {
-		if f, vals, ok := equality(n); ok {
-			if _, dup := found[f]; !dup {
-				found[f] = vals
-			}
-		}
-	}
+	found := constraints(r.program.Node())
 	for _, f := range IndexFields {
 		if vals, ok := found[f]; ok {
 			vals = slices.Clone(vals)
@@ -45,6 +40,49 @@ func (r *Rule) Constraint() (c Constraint, ok bool) {
 	return Constraint{}, false
 }
 
+// constraints returns, for each field of IndexFields that n constrains, the
+// values of which the field must equal one (as a string) for n to be true:
+// the constraint of the first conjunct of n that constrains it.
+func constraints(n ast.Node) map[string][]string {
+	found := map[string][]string{}
+	for _, c := range conjuncts(n, nil) {
+		for f, vals := range conjunctConstraints(c) {
+			if _, dup := found[f]; !dup {
+				found[f] = vals
+			}
+		}
+	}
+	return found
+}
+
+// conjunctConstraints returns the constraints of one conjunct: an equality,
+// or a disjunction, for the fields that both of its branches constrain (to
+// the union of their values). nil when there are none.
+func conjunctConstraints(n ast.Node) map[string][]string {
+	if f, vals, ok := equality(n); ok {
+		return map[string][]string{f: vals}
+	}
+	b, ok := n.(*ast.BinaryNode)
+	if !ok || b.Operator != "||" && b.Operator != "or" {
+		return nil
+	}
+	l, r := constraints(b.Left), constraints(b.Right)
+	var out map[string][]string
+	for f, lv := range l {
+		rv, ok := r[f]
+		if !ok {
+			continue
+		}
+		vals := append(slices.Clone(lv), rv...)
+		slices.Sort(vals)
+		if out == nil {
+			out = map[string][]string{}
+		}
+		out[f] = slices.Compact(vals)
+	}
+	return out
+}
+
 // conjuncts flattens the top-level && (and) operators.
 func conjuncts(n ast.Node, out []ast.Node) []ast.Node {
 	if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "&&" || b.Operator == "and") {
@@ -53,23 +91,13 @@ func conjuncts(n ast.Node, out []ast.Node) []ast.Node {
 	return append(out, n)
 }
 
-// equality recognises field == "v", "v" == field, field in [...], and
-// disjunctions of those on one field.
+// equality recognises field == "v", "v" == field and field in [...].
 func equality(n ast.Node) (string, []string, bool) {
 	b, ok := n.(*ast.BinaryNode)
 	if !ok {
 		return "", nil, false
 	}
 	switch b.Operator {
-	case "||", "or":
-		lf, lv, lok := equality(b.Left)
-		rf, rv, rok := equality(b.Right)
-		if !lok || !rok || lf != rf {
-			return "", nil, false
-		}
-		vals := append(slices.Clone(lv), rv...)
-		slices.Sort(vals)
-		return lf, slices.Compact(vals), true
 	case "==":
 		if f, ok := indexIdent(b.Left); ok {
 			if s, ok := b.Right.(*ast.StringNode); ok {
