@@ -46,6 +46,7 @@ type Matcher struct {
 	// next batch's slice is made that large at once.
 	sigHint int
 	ev      rules.Evaluator // evaluates the rules (Match is not concurrent)
+	hits    []*ruleState    // Match's buffer, kept between calls
 
 	events  atomic.Uint64
 	dropped atomic.Uint64 // signals beyond MaxPendingSignals
@@ -143,7 +144,11 @@ func (m *Matcher) Match(ev *ingest.Event) []*Alert {
 	if ti == nil {
 		return nil
 	}
-	var hits []*ruleState
+	// the buffer is taken, so that a Match called back from Config.Signal
+	// makes its own
+	hits := m.hits[:0]
+	m.hits = nil
+	defer func() { m.hits = hits[:0] }()
 	for _, f := range ti.fields {
 		v, ok := ev.Fields[f].(string)
 		if !ok {
