@@ -224,7 +224,8 @@ func compileAny(src string, set *Set, bad map[string]bool, asBool bool) (*compil
 }
 
 // compileFast is expr.Compile with the rewrites that make the program
-// faster without changing what it computes (prefilter, fastFetch) applied
+// faster without changing what it computes (prefilter, fastFetch,
+// fastToJSON) applied
 // to the checked and optimized tree, just before it is compiled: they run
 // after type checking, so that they change no compile error, and after the
 // optimizer, which prints constants that it cannot print (functions).
@@ -252,6 +253,7 @@ func compileFast(src string, opts []expr.Option) (*vm.Program, error) {
 	}
 	ast.Walk(&tree.Node, prefilter{})
 	ast.Walk(&tree.Node, fastFetch{})
+	ast.Walk(&tree.Node, fastToJSON{})
 	return compiler.Compile(tree, config)
 }
 

@@ -42,6 +42,9 @@ func TestCompileFastAgreesWithExpr(t *testing.T) {
 		`a.l[1].k`,
 		`{"k": a}.k.b`,
 		`"s".b`,
+		`toJSON(a)`,
+		`toJSON(a.b ?? {})`,
+		`toJSON(a) matches "xyz|typed"`,
 	}
 	events := []map[string]any{
 		{},
