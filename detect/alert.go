@@ -34,6 +34,9 @@ type Alert struct {
 	// stored but not notified, and empty for an enabled rule's alert (so
 	// the JSON of ordinary alerts is unchanged).
 	Mode string `json:"mode,omitempty"`
+	// Runbook is the rule's runbook, for the people the alert reaches;
+	// empty when the rule has none.
+	Runbook string `json:"runbook,omitempty"`
 }
 
 // Staging reports whether the alert comes from a rule in mode: staging:
@@ -68,6 +71,7 @@ func newAlert(r *rules.Rule, ev *ingest.Event) *Alert {
 		LogType:     ev.Type,
 		RuleVersion: r.Version,
 		Mode:        AlertMode(r),
+		Runbook:     r.Runbook,
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,9 +25,10 @@ func TestRunWebhookShortcut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var (
-		mu  sync.Mutex
-		ids = map[string]int{}
-		bad []string
+		mu       sync.Mutex
+		ids      = map[string]int{}
+		bad      []string
+		runbooks = map[string]string{} // rule → the runbook its notifications carried
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -38,6 +40,10 @@ func TestRunWebhookShortcut(t *testing.T) {
 			return
 		}
 		ids[r.Header.Get(notify.HeaderID)]++
+		var b notify.WebhookBody
+		if err := json.Unmarshal(body, &b); err == nil && b.Alert != nil {
+			runbooks[b.RuleID] = b.Runbook
+		}
 	}))
 	defer srv.Close()
 
@@ -68,6 +74,10 @@ func TestRunWebhookShortcut(t *testing.T) {
 		if !alerts[id] || n != 1 {
 			t.Errorf("webhook-id %s delivered %d times (alert printed: %v)", id, n, alerts[id])
 		}
+	}
+	// The rules' runbooks travel with their alerts to the receivers.
+	if rb := runbooks["aws-root-account-usage"]; !strings.Contains(rb, "root") {
+		t.Errorf("root account usage notified with runbook %q, want the rule's", rb)
 	}
 	if _, err := os.Stat(deliveryLogPath); err == nil {
 		t.Errorf("the DuckDB store keeps delivery state, yet %s was written", deliveryLogPath)

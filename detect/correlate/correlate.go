@@ -374,6 +374,7 @@ func (rc *ruleCorr) newAlert(s *detect.Signal, evs []evRef, count int) *detect.A
 		LogType:     s.LogType,
 		RuleVersion: r.Version,
 		Mode:        detect.AlertMode(r),
+		Runbook:     r.Runbook,
 	}
 }
 

@@ -68,8 +68,7 @@ func TestAlertmanagerServer(t *testing.T) {
 		Destinations: []DestinationConfig{
 			{Name: "am", Type: TypeAlertmanager, URL: base.String(), Link: "https://vigil.example/alerts/{{ .AlertID }}"},
 		},
-		Routes:   []Route{{Name: "all", Default: true, Destinations: []string{"am"}}},
-		Runbooks: map[string]string{"aws-iam-user-created": "Confirm the user with the account owner."},
+		Routes: []Route{{Name: "all", Default: true, Destinations: []string{"am"}}},
 	}
 	log := NewMemoryLog()
 	c.Log = log
@@ -78,6 +77,7 @@ func TestAlertmanagerServer(t *testing.T) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	a := hostileAlert()
+	a.Runbook = "Confirm the user with the account owner."
 	a.AlertID = "itest-" + hex.EncodeToString(b[:])
 	a.FirstTime = time.Now().UTC().Add(-time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -62,8 +62,6 @@ type Config struct {
 	// DeadLetters receives what could not be delivered. Default: none (the
 	// dead-letter row in Log is the record).
 	DeadLetters DeadLetterSink `yaml:"-"`
-	// Runbooks maps rule IDs to runbooks (see RunbooksOf). Default: none.
-	Runbooks map[string]string `yaml:"-"`
 	// Logger receives delivery failures (never response bodies or
 	// secrets). Default: discard.
 	Logger *slog.Logger `yaml:"-"`
@@ -358,15 +356,4 @@ func anyGlob(globs []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// RunbooksOf maps the rules' IDs to their runbooks, for Config.Runbooks.
-func RunbooksOf(rs []*rules.Rule) map[string]string {
-	m := map[string]string{}
-	for _, r := range rs {
-		if r.Runbook != "" {
-			m[r.ID] = r.Runbook
-		}
-	}
-	return m
 }

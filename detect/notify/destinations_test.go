@@ -41,8 +41,7 @@ func TestDestinationPayloads(t *testing.T) {
 	link := "https://vigil.example/alerts/{{ .AlertID }}"
 	c := Config{
 		Outbound: loopbackOK, Now: clock.Now, Sleep: clock.Sleep,
-		Getenv:   func(k string) string { return env[k] },
-		Runbooks: map[string]string{"aws-iam-user-created": "Confirm the user with the account owner; <!here> is not a mention."},
+		Getenv: func(k string) string { return env[k] },
 		Destinations: []DestinationConfig{
 			{Name: "hook", Type: TypeWebhook, URL: rc.URL + "/hook", SecretEnv: []string{"SECRET"}, Link: link},
 			{Name: "slack", Type: TypeSlack, URLEnv: "SLACK_URL", Link: link},
@@ -52,7 +51,9 @@ func TestDestinationPayloads(t *testing.T) {
 		Routes: []Route{{Name: "all", Default: true, Destinations: []string{"hook", "slack", "pd", "am"}}},
 	}
 	n := mustNew(t, c)
-	if err := n.Deliver(context.Background(), hostileAlert()); err != nil {
+	a := hostileAlert()
+	a.Runbook = "Confirm the user with the account owner; <!here> is not a mention."
+	if err := n.Deliver(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
 	reqs := rc.requests()

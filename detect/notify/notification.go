@@ -63,6 +63,7 @@ func cleanAlert(a *detect.Alert) *detect.Alert {
 	c.Summary = clean(a.Summary)
 	c.GroupKey = clean(a.GroupKey)
 	c.LogType = clean(a.LogType)
+	c.Runbook = clean(a.Runbook)
 	c.EventIDs = make([]string, len(a.EventIDs))
 	for i, id := range a.EventIDs {
 		c.EventIDs[i] = clean(id)

@@ -489,7 +489,7 @@ func (n *Notifier) send(ctx context.Context, d *dest, routeName string, alerts [
 // notification folds alerts into one.
 func (n *Notifier) notification(routeName string, alerts []*detect.Alert) *Notification {
 	first := alerts[0]
-	note := &Notification{Alert: first, Route: routeName, Runbook: clean(n.c.Runbooks[first.RuleID]),
+	note := &Notification{Alert: first, Route: routeName, Runbook: clean(first.Runbook),
 		Account: accountOf(first.GroupKey), LastTime: first.LastTime}
 	for _, a := range alerts {
 		note.AlertIDs = append(note.AlertIDs, a.AlertID)

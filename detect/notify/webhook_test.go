@@ -109,9 +109,9 @@ func TestWebhookSignedAndStableID(t *testing.T) {
 	c := webhookConfig(clock, rc.URL+"/hook")
 	c.Retry.Initial = 10 * time.Second
 	c.Destinations[0].Link = "https://vigil.example/alerts/{{ .AlertID | urlquery }}"
-	c.Runbooks = map[string]string{"r1": "Call the account owner."}
 	n := mustNew(t, c)
 	a := testAlert("r1", "recipientAccountId=111122223333", "e1")
+	a.Runbook = "Call the account owner."
 	if err := n.Deliver(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
