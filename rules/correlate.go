@@ -70,8 +70,9 @@ type Correlate struct {
 	// Learn is first_seen's learning period, from the first event the
 	// correlator sees for the rule; default DefaultLearn.
 	Learn time.Duration
-	// Forget is how long first_seen remembers a value not seen again;
-	// default DefaultForget.
+	// Forget is how long first_seen remembers a value not seen again (to
+	// within Forget/32: a value's last-seen time is refreshed at most that
+	// often); default DefaultForget.
 	Forget time.Duration
 	// Steps are the steps of sequence and absence, in order.
 	Steps []Step

@@ -547,3 +547,26 @@ func TestRestoreChangedRule(t *testing.T) {
 		t.Error("garbage restored")
 	}
 }
+
+// TestFirstSeenQueueBounded feeds a first_seen rule a signal a minute for a
+// day from one principal in one region: the value is learned once and its
+// last-seen time refreshed about every Forget/32, so the expiry queue holds
+// a few entries, not one per signal, and the value is still known.
+func TestFirstSeenQueueBounded(t *testing.T) {
+	p := newPipeline(t, loadRules(t, newRegion), Config{})
+	for i := range 24 * 60 {
+		p.feed(t, call(fmt.Sprintf("e%d", i), time.Duration(i)*time.Minute, "arn:aws:iam::1:user/alice", "X", "s", "eu-west-1"))
+	}
+	st := p.c.rules[0].st.(*seenState)
+	if n := st.queue.len(); n > 40 {
+		t.Errorf("%d queue entries for one value over a day of signals, want at most 40", n)
+	}
+	if st.size() != 1 {
+		t.Errorf("%d values known, want 1", st.size())
+	}
+	// Back after two hours in the same region: still known, no alert.
+	p.feed(t, call("late", 26*time.Hour, "arn:aws:iam::1:user/alice", "X", "s", "eu-west-1"))
+	if len(p.opened) != 0 {
+		t.Errorf("alerts for a known region: %v", p.opened)
+	}
+}

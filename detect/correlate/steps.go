@@ -27,12 +27,17 @@ func (s *seenState) add(sig *detect.Signal, t int64) {
 		s.start, s.begun = t, true
 	}
 	h := hashKey(sig.GroupKey + "\x00" + sig.Value)
-	_, known := s.seen[h]
+	last, known := s.seen[h]
+	if known && t >= last && t-last < s.refresh() {
+		return // seen lately: nothing to learn, and no queue entry per signal
+	}
 	if !known && len(s.seen) >= s.rc.c.cfg.maxValues() {
 		s.evictOne()
 	}
-	s.seen[h] = t
-	s.queue.push(hashAt{h, t})
+	if !known || t > last {
+		s.seen[h] = t
+		s.queue.push(hashAt{h, t})
+	}
 	if known || t < s.start+s.learn {
 		return
 	}
@@ -42,6 +47,13 @@ func (s *seenState) add(sig *detect.Signal, t int64) {
 	s.rc.fire(a)
 	s.rc.close(a)
 }
+
+// refresh is how often a known value's last-seen time is moved forward:
+// a value is forgotten between Forget−refresh and Forget after its last
+// signal. Refreshing on every signal would queue one entry per signal for
+// the whole Forget period (30 days by default), where this queues at most
+// one per value per refresh.
+func (s *seenState) refresh() int64 { return s.forget / 32 }
 
 func (s *seenState) evictOne() {
 	for s.queue.len() > 0 {
