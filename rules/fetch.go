@@ -31,11 +31,13 @@ var fetchPtr = reflect.ValueOf(fetchValue).Pointer()
 
 // fastFetch rewrites the member accesses of a nil-safe chain into calls of
 // fetchValue, which the virtual machine makes without reflection or
-// allocation (its signature is one of those it calls directly). A chain is
-// rewritten only when all of its accesses have a constant key and a base
-// of unknown type, so that no access is skipped that the chain would have
-// evaluated and no compile error disappears (it runs before the final type
-// check; see compileFast).
+// allocation (its signature is one of those it calls directly). It runs on
+// the checked and optimized tree (see compileFast). A chain is rewritten
+// only when all of its accesses have a constant key and a base of unknown
+// type: evaluating a constant key cannot fail, so a call made on a nil base
+// (which the chain would have skipped) only passes nil on, and accesses to
+// values of a known type (which the compiler may read as struct fields)
+// stay the compiler's.
 type fastFetch struct{}
 
 func (fastFetch) Visit(node *ast.Node) {
