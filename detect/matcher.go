@@ -74,6 +74,10 @@ type ruleState struct {
 	// evalNanos is the estimated evaluation time: each timed evaluation
 	// counted EvalSampleEvery times.
 	evalNanos atomic.Uint64
+	// sent holds, for a first_seen rule, when the signal of each group key
+	// and value was last sent (Unix nanoseconds of event time); see
+	// firstSeenNew.
+	sent map[string]int64
 }
 
 // typeIndex holds the rules of one log type.

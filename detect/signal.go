@@ -101,6 +101,9 @@ func (m *Matcher) signal(st *ruleState, ev *ingest.Event) {
 			st.fail(err)
 			return
 		}
+		if c.Type == rules.CorrelateFirstSeen {
+			keys = st.firstSeenNew(keys, value, base.Time.UnixNano(), int64(c.Forget))
+		}
 		emit(0, keys, value)
 		return
 	}
@@ -132,5 +135,33 @@ func (m *Matcher) Signals() []Signal {
 	out := m.signals
 	m.signals = nil
 	m.sigHint = len(out)
+	return out
+}
+
+// maxSent caps the (group key, value) pairs a first_seen rule's sent set
+// holds; when full it starts again, which only sends more signals.
+const maxSent = 1 << 16
+
+// firstSeenNew returns the keys whose signal for value the correlator needs:
+// those whose pair was not sent within the last forget/32 of event time. A
+// first_seen correlator learns nothing from a value it saw lately (it
+// refreshes a value's last sighting at most every forget/32 itself), so
+// the matcher leaves those signals out, which for a busy principal is
+// nearly all of them. A signal earlier than the last sent one is always
+// sent, so that the correlator still sees a value's first sighting.
+func (st *ruleState) firstSeenNew(keys []string, value string, t, forget int64) []string {
+	if st.sent == nil || len(st.sent) >= maxSent {
+		st.sent = make(map[string]int64, min(len(st.sent), maxSent))
+	}
+	refresh := forget / 32
+	out := keys[:0]
+	for _, k := range keys {
+		pair := k + "\x00" + value
+		if last, ok := st.sent[pair]; ok && t >= last && t-last < refresh {
+			continue
+		}
+		st.sent[pair] = t
+		out = append(out, k)
+	}
 	return out
 }
