@@ -178,16 +178,9 @@ func TestNotifyRoleClickHouse(t *testing.T) {
 	// startRole runs one notify instance; stop stops it and returns its
 	// error and log.
 	startRole := func(storeURL string) (base string, stop func() (string, error)) {
-		roleCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		stderr := &lockedBuffer{}
-		go func() {
-			done <- runNotifyBus(roleCtx, []string{"--bus", bus, "--store", storeURL, "--listen", "127.0.0.1:0",
-				"--webhook", hook.srv.URL, "--webhook-allow-insecure", "--session-timeout", "1s", "--heartbeat", "100ms"},
-				stdio{out: io.Discard, err: stderr})
-		}()
-		base = opsAddr(t, stderr, done)
-		pollUntil(t, "/readyz 200", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK }, stderr)
+		base, stderr, done, cancel := startRole(t, ctx, runNotifyBus, "--bus", bus, "--store", storeURL, "--listen", "127.0.0.1:0",
+			"--webhook", hook.srv.URL, "--webhook-allow-insecure", "--session-timeout", "1s", "--heartbeat", "100ms")
+		waitReady(t, base, stderr)
 		return base, func() (string, error) {
 			cancel()
 			select {

@@ -56,6 +56,26 @@ func opsAddr(t *testing.T, stderr *lockedBuffer, done <-chan error) string {
 	return ""
 }
 
+// startRole starts the role command run with args, which runs until stop
+// is called or ctx ends, and returns the base URL of its /metrics, /healthz
+// and /readyz once it serves them, its log, and the channel of its result.
+func startRole(t *testing.T, ctx context.Context, run func(context.Context, []string, stdio) error,
+	args ...string) (base string, stderr *lockedBuffer, done <-chan error, stop context.CancelFunc) {
+	t.Helper()
+	roleCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	ch := make(chan error, 1)
+	stderr = &lockedBuffer{}
+	go func() { ch <- run(roleCtx, args, stdio{out: io.Discard, err: stderr}) }()
+	return opsAddr(t, stderr, ch), stderr, ch, stop
+}
+
+// waitReady waits for the role at base to answer /readyz with 200.
+func waitReady(t *testing.T, base string, stderr *lockedBuffer) {
+	t.Helper()
+	pollUntil(t, "/readyz 200", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK }, stderr)
+}
+
 // httpGet returns the status and body of a GET of url.
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -123,20 +143,12 @@ func TestRoleServesOps(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	roleCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	stderr := &lockedBuffer{}
-	go func() {
-		done <- runNotifyBus(roleCtx, []string{"--config", path, "--webhook", hook.URL, "--webhook-allow-insecure",
-			"--delivery-log", filepath.Join(t.TempDir(), "deliveries.log"), "--session-timeout", "1s", "--heartbeat", "100ms"},
-			stdio{out: io.Discard, err: stderr})
-	}()
-	base := opsAddr(t, stderr, done)
+	base, stderr, done, stop := startRole(t, ctx, runNotifyBus, "--config", path, "--webhook", hook.URL, "--webhook-allow-insecure",
+		"--delivery-log", filepath.Join(t.TempDir(), "deliveries.log"), "--session-timeout", "1s", "--heartbeat", "100ms")
 	if code, body := httpGet(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
-	pollUntil(t, "/readyz 200", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK }, stderr)
+	waitReady(t, base, stderr)
 
 	cfg, err := kafka.ParseURL(bus)
 	if err != nil {
@@ -333,16 +345,9 @@ func TestStoreRoleConfig(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	roleCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	stderr := &lockedBuffer{}
-	go func() {
-		done <- runStore(roleCtx, []string{"--config", path, "--listen", "127.0.0.1:0", "--session-timeout", "1s", "--heartbeat", "100ms"},
-			stdio{out: io.Discard, err: stderr})
-	}()
-	base := opsAddr(t, stderr, done)
-	pollUntil(t, "/readyz 200", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK }, stderr)
+	base, stderr, done, stop := startRole(t, ctx, runStore, "--config", path, "--listen", "127.0.0.1:0",
+		"--session-timeout", "1s", "--heartbeat", "100ms")
+	waitReady(t, base, stderr)
 
 	cfg, err := kafka.ParseURL(bus)
 	if err != nil {
@@ -407,16 +412,8 @@ summary: 'buckets listed'
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	roleCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	stderr := &lockedBuffer{}
-	go func() {
-		done <- runDetect(roleCtx, []string{"--config", path, "--session-timeout", "1s", "--heartbeat", "100ms"},
-			stdio{out: io.Discard, err: stderr})
-	}()
-	base := opsAddr(t, stderr, done)
-	pollUntil(t, "/readyz 200", func() bool { code, _ := httpGet(t, base+"/readyz"); return code == http.StatusOK }, stderr)
+	base, stderr, done, stop := startRole(t, ctx, runDetect, "--config", path, "--session-timeout", "1s", "--heartbeat", "100ms")
+	waitReady(t, base, stderr)
 
 	cfg, err := kafka.ParseURL(bus)
 	if err != nil {
@@ -535,14 +532,7 @@ func TestRoleWaitsForKafka(t *testing.T) {
 	l.Close() // nothing listens there now
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	roleCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	stderr := &lockedBuffer{}
-	go func() {
-		done <- runDetect(roleCtx, []string{"--bus", "kafka://" + addr, "--listen", "127.0.0.1:0"}, stdio{out: io.Discard, err: stderr})
-	}()
-	base := opsAddr(t, stderr, done)
+	base, stderr, done, stop := startRole(t, ctx, runDetect, "--bus", "kafka://"+addr, "--listen", "127.0.0.1:0")
 	if code, _ := httpGet(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d, want 200", code)
 	}
