@@ -34,14 +34,18 @@ const DefaultCheckpointTopic = "vigil.checkpoints"
 // ingesters on different machines may share the topic as long as they
 // follow different sources (keys): an instance does not see the Saves of
 // others after it opened, so two ingesters must not follow the same source
-// at once. An empty value is stored as a tombstone: Load then returns nil,
-// as for a key never saved.
+// at once, unless they call Refresh to read what others saved since. An
+// empty value is stored as a tombstone: Load then returns nil, as for a key
+// never saved.
 type Checkpoints struct {
 	topic string
+	cfg   Config
+	cl    *kafka.Client
 	prod  *Producer[[]byte]
 
 	mu   sync.Mutex
 	vals map[string][]byte
+	ends map[int]int64 // the end offset read so far of each partition
 }
 
 var _ checkpoint.Store = (*Checkpoints)(nil)
@@ -66,15 +70,38 @@ func OpenCheckpoints(ctx context.Context, c Config, topic string) (*Checkpoints,
 	if err := ensureCompacted(ctx, cl, topic, c.ReplicationFactor); err != nil {
 		return nil, err
 	}
-	vals, err := readCheckpoints(ctx, c, cl, topic)
-	if err != nil {
+	vals, ends := map[string][]byte{}, map[int]int64{}
+	if err := readCheckpoints(ctx, c, cl, topic, vals, ends); err != nil {
 		return nil, err
 	}
 	prod, err := NewProducer[[]byte](c, topic, bytesCodec{})
 	if err != nil {
 		return nil, err
 	}
-	return &Checkpoints{topic: topic, prod: prod, vals: vals}, nil
+	return &Checkpoints{topic: topic, cfg: c, cl: cl, prod: prod, vals: vals, ends: ends}, nil
+}
+
+// Refresh reads the messages written to the topic since it was last read
+// (by OpenCheckpoints or Refresh), so that Load returns what other
+// instances saved since.
+func (s *Checkpoints) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return readCheckpoints(ctx, s.cfg, s.cl, s.topic, s.vals, s.ends)
+}
+
+// Keys returns the keys that hold a value and start with prefix, sorted.
+func (s *Checkpoints) Keys(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	for k := range s.vals {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // Load returns the latest value saved under key, or nil when there is
@@ -177,12 +204,13 @@ func cleanupPolicy(ctx context.Context, cl *kafka.Client, topic string) (string,
 	return "", fmt.Errorf("kafka: describe topic %s: no cleanup.policy in the response", topic)
 }
 
-// readCheckpoints reads every partition of topic from its first to its
-// end offset and returns the latest value of each key.
-func readCheckpoints(ctx context.Context, c Config, cl *kafka.Client, topic string) (map[string][]byte, error) {
+// readCheckpoints reads every partition of topic from ends (its first
+// offset when missing) to its end offset, applies the latest value of each
+// key to vals and records the end offsets read in ends.
+func readCheckpoints(ctx context.Context, c Config, cl *kafka.Client, topic string, vals map[string][]byte, ends map[int]int64) error {
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return nil, fmt.Errorf("kafka: metadata of %s: %w", topic, err)
+		return fmt.Errorf("kafka: metadata of %s: %w", topic, err)
 	}
 	var parts []int
 	for _, t := range md.Topics {
@@ -190,33 +218,36 @@ func readCheckpoints(ctx context.Context, c Config, cl *kafka.Client, topic stri
 			continue
 		}
 		if t.Error != nil {
-			return nil, fmt.Errorf("kafka: metadata of %s: %w", topic, t.Error)
+			return fmt.Errorf("kafka: metadata of %s: %w", topic, t.Error)
 		}
 		for _, p := range t.Partitions {
 			parts = append(parts, p.ID)
 		}
 	}
 	if len(parts) == 0 {
-		return nil, fmt.Errorf("kafka: checkpoint topic %s has no partitions", topic)
+		return fmt.Errorf("kafka: checkpoint topic %s has no partitions", topic)
 	}
 	dialer, err := c.dialer()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	vals := map[string][]byte{}
 	for _, p := range parts {
 		first, end, err := partitionOffsets(ctx, cl, topic, p)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if read, ok := ends[p]; ok && read > first {
+			first = read
 		}
 		if first >= end {
 			continue
 		}
 		if err := readPartition(ctx, c, dialer, topic, p, first, end, vals); err != nil {
-			return nil, err
+			return err
 		}
+		ends[p] = end
 	}
-	return vals, nil
+	return nil
 }
 
 // readPartition applies the messages of partition p from offset first up
