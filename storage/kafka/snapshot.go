@@ -24,9 +24,15 @@ const DefaultSnapshotTopic = "vigil.correlator-state"
 // half of Kafka's default 1 MB message limit.
 const DefaultSnapshotChunk = 512 << 10
 
-// ErrNoSnapshot is returned by Snapshots.Load when no complete snapshot is
-// stored under a name.
-var ErrNoSnapshot = errors.New("kafka: no snapshot")
+// Errors of Snapshots.Load.
+var (
+	// ErrNoSnapshot: no snapshot was ever saved under the name (or its
+	// manifest was deleted).
+	ErrNoSnapshot = errors.New("kafka: no snapshot")
+	// ErrDamagedSnapshot: the manifest does not agree with the chunks,
+	// which are missing, of another size or checksum, or not gzip.
+	ErrDamagedSnapshot = errors.New("kafka: damaged snapshot")
+)
 
 // Snapshots stores state snapshots, which may exceed Kafka's message size
 // limit, on a compacted topic: a Checkpoints store whose values are the
@@ -153,7 +159,7 @@ func (s *Snapshots) Save(ctx context.Context, name string, offset int64, data []
 // Load returns the latest complete snapshot saved under name, by this
 // instance or another, or ErrNoSnapshot when there is none. A manifest
 // whose chunks are missing or do not match its checksum is an error that
-// wraps ErrNoSnapshot.
+// wraps ErrDamagedSnapshot.
 func (s *Snapshots) Load(ctx context.Context, name string) (Snapshot, error) {
 	if err := s.store.Refresh(ctx); err != nil {
 		return Snapshot{}, err
@@ -167,10 +173,10 @@ func (s *Snapshots) Load(ctx context.Context, name string) (Snapshot, error) {
 	}
 	var m manifest
 	if err := json.Unmarshal(mb, &m); err != nil {
-		return Snapshot{}, fmt.Errorf("snapshot %s: manifest: %w (%w)", name, err, ErrNoSnapshot)
+		return Snapshot{}, fmt.Errorf("snapshot %s: manifest: %w (%w)", name, err, ErrDamagedSnapshot)
 	}
 	if m.Encoding != "gzip" || m.Chunks <= 0 {
-		return Snapshot{}, fmt.Errorf("snapshot %s: manifest with encoding %q and %d chunks (%w)", name, m.Encoding, m.Chunks, ErrNoSnapshot)
+		return Snapshot{}, fmt.Errorf("snapshot %s: manifest with encoding %q and %d chunks (%w)", name, m.Encoding, m.Chunks, ErrDamagedSnapshot)
 	}
 	stored := make([]byte, 0, m.Size)
 	for i := range m.Chunks {
@@ -179,21 +185,21 @@ func (s *Snapshots) Load(ctx context.Context, name string) (Snapshot, error) {
 			return Snapshot{}, err
 		}
 		if b == nil {
-			return Snapshot{}, fmt.Errorf("snapshot %s: chunk %d of %d of generation %s is missing (%w)", name, i, m.Chunks, m.Generation, ErrNoSnapshot)
+			return Snapshot{}, fmt.Errorf("snapshot %s: chunk %d of %d of generation %s is missing (%w)", name, i, m.Chunks, m.Generation, ErrDamagedSnapshot)
 		}
 		stored = append(stored, b...)
 	}
 	sum := sha256.Sum256(stored)
 	if len(stored) != m.Size || hex.EncodeToString(sum[:]) != m.SHA256 {
-		return Snapshot{}, fmt.Errorf("snapshot %s: generation %s: %d bytes that do not match the manifest's checksum (%w)", name, m.Generation, len(stored), ErrNoSnapshot)
+		return Snapshot{}, fmt.Errorf("snapshot %s: generation %s: %d bytes that do not match the manifest's checksum (%w)", name, m.Generation, len(stored), ErrDamagedSnapshot)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(stored))
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("snapshot %s: %w (%w)", name, err, ErrNoSnapshot)
+		return Snapshot{}, fmt.Errorf("snapshot %s: %w (%w)", name, err, ErrDamagedSnapshot)
 	}
 	data, err := io.ReadAll(zr)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("snapshot %s: %w (%w)", name, err, ErrNoSnapshot)
+		return Snapshot{}, fmt.Errorf("snapshot %s: %w (%w)", name, err, ErrDamagedSnapshot)
 	}
 	return Snapshot{Data: data, Offset: m.Offset, Stored: len(stored), Saved: m.Saved}, nil
 }

@@ -86,7 +86,7 @@ func TestSnapshotsRoundTrip(t *testing.T) {
 // TestSnapshotsTornWrite: a writer that crashed after writing the chunks of
 // a new snapshot and before its manifest leaves the previous snapshot
 // loadable; a manifest whose chunks are damaged or missing yields
-// ErrNoSnapshot, never wrong data.
+// ErrDamagedSnapshot, never wrong data.
 func TestSnapshotsTornWrite(t *testing.T) {
 	_, cfg := clusterConfig(t)
 	s := openSnapshots(t, cfg, 1000)
@@ -113,14 +113,14 @@ func TestSnapshotsTornWrite(t *testing.T) {
 	if err := next.store.Save(testContext(t), chunk, random(1000)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openSnapshots(t, cfg, 1000).Load(testContext(t), "g/0"); !errors.Is(err, ErrNoSnapshot) || !strings.Contains(err.Error(), "checksum") {
-		t.Errorf("damaged chunk: %v, want a checksum error wrapping ErrNoSnapshot", err)
+	if _, err := openSnapshots(t, cfg, 1000).Load(testContext(t), "g/0"); !errors.Is(err, ErrDamagedSnapshot) || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("damaged chunk: %v, want a checksum error wrapping ErrDamagedSnapshot", err)
 	}
 	if err := next.store.Save(testContext(t), chunk, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := openSnapshots(t, cfg, 1000).Load(testContext(t), "g/0"); !errors.Is(err, ErrNoSnapshot) || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("missing chunk: %v, want a missing-chunk error wrapping ErrNoSnapshot", err)
+	if _, err := openSnapshots(t, cfg, 1000).Load(testContext(t), "g/0"); !errors.Is(err, ErrDamagedSnapshot) || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("missing chunk: %v, want a missing-chunk error wrapping ErrDamagedSnapshot", err)
 	}
 	// A complete save repairs it.
 	saveSnapshot(t, next, "g/0", 300, old)
