@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -114,8 +115,14 @@ func runDetect(ctx context.Context, args []string, s stdio) error {
 		})
 	}
 	if *corr {
+		snaps, err := kafka.OpenSnapshots(ctx, cfg, "", 0)
+		if err != nil {
+			return fmt.Errorf("correlator state topic: %w", err)
+		}
+		defer snaps.Close()
 		co := &correlator{rules: set.Rules, cfg: correlate.Config{Lateness: *lateness, MaxOpen: r.cfg.Detect.MaxOpenAlerts}, alerts: alerts, dl: dl,
-			metrics: r.metrics, log: log, drain: r.cfg.ShutdownTimeout, parts: map[int]*partCorrelator{}}
+			metrics: r.metrics, log: log, drain: r.cfg.ShutdownTimeout, parts: map[int]*partCorrelator{},
+			snaps: snaps, snapEvery: snapshotEvery, topic: cfg.Topics.Signals}
 		if _, err := correlate.New(set.Rules, co.cfg); err != nil {
 			return err
 		}
@@ -226,10 +233,20 @@ func writeAlerts(ctx context.Context, p *kafka.Producer[*detect.Alert], as []*de
 	return p.Write(ctx, msgs...)
 }
 
+// snapshotEvery is how often the correlator saves the state of its
+// partitions to the bus, after a flush; it also saves it when it stops.
+const snapshotEvery = 30 * time.Second
+
 // correlator is the correlation stage: one correlate.Correlator per
 // assigned partition of vigil.signals, so that the state of a partition is
 // a function of the partition alone and is rebuilt alone when the
 // partition moves to this member.
+//
+// After a flush, at most every snapEvery, and when the stage stops, it
+// saves a snapshot of the state of each partition whose processing is
+// committed to snaps, with the offset it covers; the next holder of the
+// partition restores it and replays only the signals after it, so that
+// first_seen learning and suppression periods carry over exactly.
 type correlator struct {
 	rules   []*rules.Rule
 	cfg     correlate.Config
@@ -240,6 +257,12 @@ type correlator struct {
 	drain   time.Duration // bounds a write and commit, also after a stop
 	in      *kafka.Consumer[detect.Signal]
 	ctx     context.Context // the stage's, for OnAssign
+	topic   string          // of the signals, in snapshot names
+	// snaps stores the partitions' snapshots (nil: none), saved at most
+	// every snapEvery.
+	snaps     *kafka.Snapshots
+	snapEvery time.Duration
+	snapAt    time.Time // when snapshots were last saved
 	// stats are the counters of the partitions' correlators, summed after
 	// every flush, for the metrics (a scrape must not read the
 	// correlators while the stage changes them).
@@ -254,6 +277,8 @@ type correlator struct {
 type partCorrelator struct {
 	co        *correlate.Correlator
 	next      int64 // offset after the last message processed
+	committed int64 // offset this member committed (or was assigned at)
+	snapped   int64 // offset of the last snapshot saved, 0 for none
 	watermark time.Time
 }
 
@@ -284,9 +309,13 @@ func (c *correlator) run(ctx context.Context, cfg kafka.Config) error {
 			if err := c.flush(ctx); err != nil {
 				return err
 			}
+			c.snapshotDue(ctx)
 			continue
 		case err != nil:
 			ferr := c.flush(ctx)
+			if ferr == nil {
+				c.saveSnapshots(ctx)
+			}
 			if interrupted(ctx, err) {
 				return ferr
 			}
@@ -304,6 +333,7 @@ func (c *correlator) run(ctx context.Context, cfg kafka.Config) error {
 			if err := c.flush(ctx); err != nil {
 				return err
 			}
+			c.snapshotDue(ctx)
 		}
 	}
 }
@@ -387,18 +417,80 @@ func (c *correlator) flush(ctx context.Context) error {
 		return err
 	}
 	c.out = c.out[:0]
-	err := commitBatch(wctx, c.in, c.log, c.pending)
+	var err error
+	if len(c.pending) > 0 {
+		// Like commitBatch, but a partition's processing counts as
+		// committed (and may be snapshotted) only after a full success.
+		switch err = c.in.Commit(wctx, c.pending...); {
+		case errors.Is(err, kafka.ErrRevoked):
+			c.log.Info("commit of a revoked partition skipped", "err", err)
+			err = nil
+		case err == nil:
+			for _, m := range c.pending {
+				if p := c.parts[m.Partition]; p != nil {
+					p.committed = max(p.committed, m.Offset+1)
+				}
+			}
+		}
+	}
 	c.pending = c.pending[:0]
 	return err
+}
+
+// snapshotName names the snapshot of a partition of the signals.
+func (c *correlator) snapshotName(partition int) string {
+	return fmt.Sprintf("%s/%s/%d", groupCorrelate, c.topic, partition)
+}
+
+// snapshotDue saves snapshots when snapEvery passed since the last time.
+// It runs after a flush of the processing loop, not of OnAssign: there a
+// revoked partition may already be restored by its new holder.
+func (c *correlator) snapshotDue(ctx context.Context) {
+	if time.Since(c.snapAt) >= c.snapEvery {
+		c.saveSnapshots(ctx)
+	}
+}
+
+// saveSnapshots saves the state of every partition that processed signals
+// since its last snapshot and whose processing is committed (a snapshot
+// ahead of the committed offset would be of no use to the next holder).
+// A failure is logged and counted: the next holder then replays more.
+func (c *correlator) saveSnapshots(ctx context.Context) {
+	if c.snaps == nil {
+		return
+	}
+	c.snapAt = time.Now()
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.drain)
+	defer cancel()
+	var buf bytes.Buffer
+	for part, p := range c.parts {
+		if p.next != p.committed || p.next == p.snapped || p.next <= 0 {
+			continue
+		}
+		start := time.Now()
+		buf.Reset()
+		err := p.co.Snapshot(&buf)
+		n := 0
+		if err == nil {
+			n, err = c.snaps.Save(wctx, c.snapshotName(part), p.next, buf.Bytes())
+		}
+		if err != nil {
+			c.metrics.CorrelatorSnapshots.WithLabelValues("save", "error").Inc()
+			c.log.Warn("correlation state snapshot not saved", "partition", part, "offset", p.next, "err", err)
+			continue
+		}
+		p.snapped = p.next
+		c.metrics.CorrelatorSnapshots.WithLabelValues("save", "ok").Inc()
+		c.log.Debug("correlation state snapshot saved", "partition", part, "offset", p.next,
+			"bytes", buf.Len(), "stored", n, "took", time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // onAssign runs at the start of every generation of the group. It first
 // delivers and commits what the previous generation processed; then it
 // keeps the state of each partition still held whose committed offset is
 // where this member's processing stopped, and rebuilds every other
-// partition: it reads it again from the offset written Span before the
-// event time of the last committed signal up to the committed offset, in
-// replay mode, so that alerts already emitted are not emitted again.
+// partition (see rebuild).
 func (c *correlator) onAssign(_ context.Context, parts []kafka.Assignment) error {
 	ctx := c.ctx // the fetch's context may be a short linger deadline
 	c.log.Info("signals partitions assigned", "partitions", partitionList(parts))
@@ -411,44 +503,107 @@ func (c *correlator) onAssign(_ context.Context, parts []kafka.Assignment) error
 			next[a.Partition] = p
 			continue
 		}
-		co, err := correlate.New(c.rules, c.cfg)
+		p, err := c.rebuild(ctx, a)
 		if err != nil {
-			return err
+			return fmt.Errorf("rebuilding partition %d: %w", a.Partition, err)
 		}
-		p := &partCorrelator{co: co, next: a.Committed}
 		next[a.Partition] = p
-		if a.Committed <= 0 {
-			continue
-		}
-		start := time.Now()
+	}
+	c.parts = next
+	return nil
+}
+
+// rebuild returns the state of a partition at its committed offset. It
+// restores the partition's latest snapshot and replays the signals from its
+// offset to the committed one; without a usable snapshot (none, damaged,
+// ahead of the committed offset, or one Restore rejects) it replays from
+// the offset written Span before the event time of the last committed
+// signal, which rebuilds windows and open alerts but not first_seen
+// learning. A replay runs in replay mode: alerts already emitted are not
+// emitted again.
+func (c *correlator) rebuild(ctx context.Context, a kafka.Assignment) (*partCorrelator, error) {
+	co, err := correlate.New(c.rules, c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &partCorrelator{co: co, next: a.Committed, committed: a.Committed}
+	if a.Committed <= 0 {
+		return p, nil
+	}
+	start := time.Now()
+	from, restored, err := c.restore(ctx, a, p)
+	if err != nil {
+		return nil, err
+	}
+	if !restored {
 		var last time.Time
 		if err := c.in.Replay(ctx, a.Partition, a.Committed-1, a.Committed, func(m storage.Message[detect.Signal]) error {
 			last = m.Value.Time
 			return nil
 		}); err != nil {
-			return fmt.Errorf("rebuilding partition %d: %w", a.Partition, err)
+			return nil, err
 		}
-		from := int64(0)
 		if !last.IsZero() {
 			if from, err = c.in.OffsetAt(ctx, a.Partition, last.Add(-co.Span())); err != nil {
-				return fmt.Errorf("rebuilding partition %d: %w", a.Partition, err)
+				return nil, err
 			}
 		}
-		n := 0
-		co.Replaying(true)
-		c.parts[a.Partition] = p
-		err = c.in.Replay(ctx, a.Partition, from, a.Committed, func(m storage.Message[detect.Signal]) error {
-			n++
-			return c.process(ctx, m, true)
-		})
-		co.Replaying(false)
-		if err != nil {
-			return fmt.Errorf("rebuilding partition %d: %w", a.Partition, err)
-		}
-		c.out = c.out[:0] // replay mode returns none; nothing of a replay is emitted
-		c.log.Info("correlation state rebuilt", "partition", a.Partition, "from", from, "to", a.Committed,
-			"signals", n, "took", time.Since(start).Round(time.Millisecond))
 	}
-	c.parts = next
-	return nil
+	n := 0
+	p.co.Replaying(true)
+	c.parts[a.Partition] = p
+	err = c.in.Replay(ctx, a.Partition, from, a.Committed, func(m storage.Message[detect.Signal]) error {
+		n++
+		return c.process(ctx, m, true)
+	})
+	p.co.Replaying(false)
+	c.out = c.out[:0] // replay mode returns none; nothing of a replay is emitted
+	if err != nil {
+		return nil, err
+	}
+	p.next = a.Committed
+	c.log.Info("correlation state rebuilt", "partition", a.Partition, "snapshot", restored, "from", from, "to", a.Committed,
+		"signals", n, "took", time.Since(start).Round(time.Millisecond))
+	return p, nil
+}
+
+// restore restores the latest snapshot of a's partition into p and returns
+// its offset, or reports false, logging why, when there is no usable one.
+// Only a failure to read the partition's signals is an error.
+func (c *correlator) restore(ctx context.Context, a kafka.Assignment, p *partCorrelator) (int64, bool, error) {
+	if c.snaps == nil {
+		return 0, false, nil
+	}
+	start := time.Now()
+	snap, err := c.snaps.Load(ctx, c.snapshotName(a.Partition))
+	switch {
+	case errors.Is(err, kafka.ErrNoSnapshot):
+		c.log.Info("no correlation state snapshot; rebuilding by replay", "partition", a.Partition)
+		return 0, false, nil
+	case err != nil:
+		c.metrics.CorrelatorSnapshots.WithLabelValues("restore", "error").Inc()
+		c.log.Warn("correlation state snapshot unusable; rebuilding by replay", "partition", a.Partition, "err", err)
+		return 0, false, nil
+	case snap.Offset > a.Committed:
+		c.metrics.CorrelatorSnapshots.WithLabelValues("restore", "error").Inc()
+		c.log.Warn("correlation state snapshot is ahead of the committed offset; rebuilding by replay",
+			"partition", a.Partition, "offset", snap.Offset, "committed", a.Committed)
+		return 0, false, nil
+	}
+	if err := p.co.Restore(bytes.NewReader(snap.Data)); err != nil {
+		c.metrics.CorrelatorSnapshots.WithLabelValues("restore", "error").Inc()
+		c.log.Warn("correlation state snapshot unusable; rebuilding by replay", "partition", a.Partition, "err", err)
+		co, nerr := correlate.New(c.rules, c.cfg)
+		if nerr != nil {
+			return 0, false, nerr
+		}
+		p.co = co
+		return 0, false, nil
+	}
+	p.snapped = snap.Offset
+	c.metrics.CorrelatorSnapshots.WithLabelValues("restore", "ok").Inc()
+	c.log.Info("correlation state snapshot restored", "partition", a.Partition, "offset", snap.Offset,
+		"committed", a.Committed, "bytes", len(snap.Data), "stored", snap.Stored, "saved", snap.Saved,
+		"took", time.Since(start).Round(time.Millisecond))
+	return snap.Offset, true, nil
 }

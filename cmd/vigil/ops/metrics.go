@@ -53,6 +53,10 @@ type Metrics struct {
 	// group and partition. The Kafka roles set it; vigil_bus_lag_messages
 	// is its sum over partitions.
 	BusPartitionLag *prometheus.GaugeVec
+	// CorrelatorSnapshots counts the correlator state snapshots saved to
+	// and restored from the bus, by op (save, restore) and result (ok,
+	// error; a restore that found none is not counted).
+	CorrelatorSnapshots *prometheus.CounterVec
 
 	collectors []prometheus.Collector
 
@@ -93,6 +97,8 @@ func New() *Metrics {
 			Help: "Log records dropped by the rate limit on repeated messages."}),
 		BusPartitionLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_bus_partition_lag_messages",
 			Help: "Messages written to a partition and not yet committed by a consumer group."}, []string{"topic", "group", "partition"}),
+		CorrelatorSnapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_correlate_snapshots_total",
+			Help: "Correlator state snapshots saved and restored, by op and result."}, []string{"op", "result"}),
 		retired: map[string]detect.RuleStats{},
 		corrRet: map[string]correlate.RuleStats{},
 		writers: map[string]func() batch.Stats{},
@@ -100,7 +106,7 @@ func New() *Metrics {
 	}
 	m.collectors = []prometheus.Collector{m.EventsIn, m.DecodeErrors, m.InputErrors, m.Alerts, m.StoreBatchRows,
 		m.StoreFlushSeconds, m.RuleReloads, m.RulesLoaded, m.RulesReloadedAt, m.LogSuppressed,
-		m.BusPartitionLag,
+		m.BusPartitionLag, m.CorrelatorSnapshots,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		(*statsCollector)(m)}
 	m.Registry.MustRegister(m.collectors...)
