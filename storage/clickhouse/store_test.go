@@ -364,7 +364,9 @@ func FuzzParseURL(f *testing.F) {
 		opts, retention, err := parseURL(raw)
 		if err != nil {
 			if u, perr := url.Parse(raw); perr == nil && u.User != nil {
-				if pw, ok := u.User.Password(); ok && len(pw) > 3 && strings.Contains(err.Error(), pw) {
+				// A password that also stands elsewhere in the URL (its scheme,
+				// its host) may show through those parts.
+				if pw, ok := u.User.Password(); ok && len(pw) > 3 && strings.Count(raw, pw) == 1 && strings.Contains(err.Error(), pw) {
 					t.Fatalf("error %q shows the password", err)
 				}
 			}
