@@ -22,7 +22,9 @@ func runConfigCommand(ctx context.Context, args []string, s stdio) error {
 // exits 1. It also checks that the secrets it names can be read and that
 // the rules load.
 func runConfigCheck(_ context.Context, args []string, s stdio) error {
-	fl := newFlags("config check", s.err)
+	fl := newFlags("config check", s.err,
+		"usage: vigil config check [--config FILE] [flags]",
+		"Prints the effective configuration with credentials redacted; exits 1 when it has problems.")
 	path := addConfigFlags(fl)
 	var sources, ruleDirs stringList
 	fl.Var(&sources, "source", "input URL (repeatable); overrides sources")
@@ -30,11 +32,6 @@ func runConfigCheck(_ context.Context, args []string, s stdio) error {
 	fl.String("store", "", "store URL; overrides store.url")
 	fl.Duration("lateness", 0, "overrides detect.lateness")
 	fl.String("flow-format", "", "overrides detect.flow_format")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil config check [--config FILE] [flags]")
-		fmt.Fprintln(s.err, "Prints the effective configuration with credentials redacted; exits 1 when it has problems.")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

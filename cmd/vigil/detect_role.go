@@ -43,17 +43,14 @@ func signalKey(s detect.Signal) []byte { return []byte(s.RuleID + "\x00" + s.Gro
 // vigil.alerts. Each commits a batch only after what it caused is on the
 // bus.
 func runDetect(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("detect", s.err)
+	fl := newFlags("detect", s.err,
+		"usage: vigil detect (--config FILE | --bus kafka://HOST:9092) [--rules DIR]... [--lateness D]")
 	rf := addRoleFlags(fl)
 	var ruleDirs stringList
 	fl.Var(&ruleDirs, "rules", "rule file or directory (repeatable); default: the built-in pack")
 	lateness := fl.Duration("lateness", correlate.DefaultLateness, "how late a signal may arrive and still be correlated")
 	match := fl.Bool("match", true, "run the matcher (vigil.events → vigil.alerts, vigil.signals)")
 	corr := fl.Bool("correlate", true, "run the correlator (vigil.signals → vigil.alerts)")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil detect (--config FILE | --bus kafka://HOST:9092) [--rules DIR]... [--lateness D]")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

@@ -84,7 +84,8 @@ type progresser interface {
 // (a backfill) and the command ends when they are read; without it, it
 // follows new logs until interrupted.
 func runIngest(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("ingest", s.err)
+	fl := newFlags("ingest", s.err,
+		"usage: vigil ingest --source URL [--source URL]... [--since T] [--until T] [--output ndjson|count]")
 	var sources stringList
 	fl.Var(&sources, "source", "s3://BUCKET/PREFIX?type=…, sqs://QUEUE-URL?type=…, cloudwatch://LOG-GROUP?type=… (repeatable)")
 	since := fl.String("since", "", "start of the window: 2006-01-02 or RFC 3339; default: the checkpoint, else the source's lookback")
@@ -95,10 +96,6 @@ func runIngest(ctx context.Context, args []string, s stdio) error {
 	every := fl.Duration("progress-every", 10*time.Second, "interval of plain progress lines")
 	maxShown := fl.Int("show-errors", 20, "how many bad records to print (all are counted)")
 	verbose := fl.Bool("v", false, "log source setup and retries to stderr")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil ingest --source URL [--source URL]... [--since T] [--until T] [--output ndjson|count]")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

@@ -50,7 +50,8 @@ func runIngestCommand(ctx context.Context, args []string, s stdio) error {
 // its events. Files have no checkpoint: a restarted ingest reads them again,
 // and the duplicates are absorbed by the event IDs.
 func runIngestBus(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("ingest", s.err)
+	fl := newFlags("ingest", s.err,
+		"usage: vigil ingest (--config FILE | --bus kafka://HOST:9092 --source URL [--source URL]...)")
 	rf := addRoleFlags(fl)
 	var sources stringList
 	fl.Var(&sources, "source", "file://PATH (a file or a directory), s3://…, sqs://…, cloudwatch://… (repeatable)")
@@ -58,10 +59,6 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		kafka.DefaultCheckpointTopic+" on the bus), kafka://TOPIC (another topic on the bus), a local directory, or empty: none")
 	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line")
 	maxShown := fl.Int("show-errors", 20, "how many bad records to print (all are counted)")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil ingest (--config FILE | --bus kafka://HOST:9092 --source URL [--source URL]...)")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

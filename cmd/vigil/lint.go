@@ -13,12 +13,9 @@ import (
 // field names for the rule's log types, costly regular expressions). It
 // exits 1 when there are errors, 0 when there are only warnings.
 func runLint(_ context.Context, args []string, s stdio) error {
-	fl := newFlags("lint", s.err)
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil lint [PATH...]")
-		fmt.Fprintln(s.err, "With no PATH, lints the built-in rule pack.")
-		fl.PrintDefaults()
-	}
+	fl := newFlags("lint", s.err,
+		"usage: vigil lint [PATH...]",
+		"With no PATH, lints the built-in rule pack.")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

@@ -117,10 +117,17 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'vigil <command> -h' for a command's flags.")
 }
 
-// newFlags returns a flag set that reports errors instead of exiting.
-func newFlags(name string, w io.Writer) *flag.FlagSet {
+// newFlags returns a flag set that reports errors to w instead of exiting,
+// and whose usage is the lines usage followed by the flags' defaults.
+func newFlags(name string, w io.Writer, usage ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
 	fs.SetOutput(w)
+	fs.Usage = func() {
+		for _, l := range usage {
+			fmt.Fprintln(w, l)
+		}
+		fs.PrintDefaults()
+	}
 	return fs
 }
 

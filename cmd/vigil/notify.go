@@ -23,7 +23,9 @@ func runNotify(ctx context.Context, args []string, s stdio) error {
 // check its destinations. It prints one line per destination and exits 1
 // when any of them did not accept the alert.
 func runNotifyTest(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("notify test", s.err)
+	fl := newFlags("notify test", s.err,
+		"usage: vigil notify test --route NAME [--config FILE] [--webhook URL]... [--webhook-allow-insecure]",
+		"Sends a sample alert (severity info, a fresh alert ID) to every destination of the route.")
 	cfgPath := fl.String("config", "", "vigil configuration file (vigil.yaml); its notify section is used")
 	route := fl.String("route", "", "route to send the sample alert through (required)")
 	var webhooks stringList
@@ -31,11 +33,6 @@ func runNotifyTest(ctx context.Context, args []string, s stdio) error {
 	insecure := fl.Bool("webhook-allow-insecure", false, "permit http:// --webhook URLs on loopback")
 	attempts := fl.Int("attempts", 1, "attempts per destination (retries follow the configured backoff)")
 	timeout := fl.Duration("timeout", 30*time.Second, "give up after this long")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil notify test --route NAME [--config FILE] [--webhook URL]... [--webhook-allow-insecure]")
-		fmt.Fprintln(s.err, "Sends a sample alert (severity info, a fresh alert ID) to every destination of the route.")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

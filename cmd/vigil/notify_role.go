@@ -34,7 +34,8 @@ const groupNotify = "vigil-notify"
 // it is the --delivery-log file. Undeliverable alerts and undecodable
 // messages go to vigil.deadletter.
 func runNotifyBus(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("notify", s.err)
+	fl := newFlags("notify", s.err,
+		"usage: vigil notify (--config FILE | --bus kafka://HOST:9092 --webhook URL...) [--store clickhouse://HOST:9000/DB | --delivery-log FILE]")
 	rf := addRoleFlags(fl)
 	var webhooks stringList
 	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook (repeatable); secret from "+webhookSecretEnv)
@@ -44,10 +45,6 @@ func runNotifyBus(ctx context.Context, args []string, s stdio) error {
 	logPath := fl.String("delivery-log", deliveryLogPath, "delivery state in a local file, used only when the store is not ClickHouse "+
 		"(a clickhouse:// store.url or --store keeps it in alert_deliveries, and then this flag is an error); "+
 		"one replica only, on a persistent volume")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil notify (--config FILE | --bus kafka://HOST:9092 --webhook URL...) [--store clickhouse://HOST:9000/DB | --delivery-log FILE]")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

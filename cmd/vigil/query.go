@@ -20,14 +20,11 @@ const maxCell = 80
 // runQuery runs one read-only SQL statement on the store and prints the
 // rows as an aligned table or as JSON objects, one per line.
 func runQuery(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("query", s.err)
+	fl := newFlags("query", s.err,
+		"usage: vigil query [--store URL] [--format table|json] SQL",
+		"SQL is one SELECT statement; several arguments are joined by spaces.")
 	storeURL := fl.String("store", defaultStore, "store: duckdb://PATH or clickhouse://host:9000/database")
 	format := fl.String("format", "table", "output format: table or json (one object per row)")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil query [--store URL] [--format table|json] SQL")
-		fmt.Fprintln(s.err, "SQL is one SELECT statement; several arguments are joined by spaces.")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

@@ -26,7 +26,9 @@ import (
 // summary goes to stderr. Bad records and undetectable files are counted
 // and reported; they do not change the exit status.
 func runReplay(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("replay", s.err)
+	fl := newFlags("replay", s.err,
+		"usage: vigil replay [--format text|json] [--rules DIR]... [--type T] PATH...",
+		"PATH is a file, a directory (read recursively) or - for stdin; .gz is read transparently.")
 	format := fl.String("format", "text", "output format: text or json (one alert object per line)")
 	var ruleDirs stringList
 	fl.Var(&ruleDirs, "rules", "rule file or directory (repeatable); default: the built-in pack")
@@ -34,11 +36,6 @@ func runReplay(ctx context.Context, args []string, s stdio) error {
 	flowFormat := fl.String("flow-format", "", "VPC flow log format for files without a header line; default: the v2 default format")
 	maxShown := fl.Int("show-errors", 20, "how many decode errors to print (all are counted)")
 	lateness := fl.Duration("lateness", 0, "how late an event may arrive and still be correlated; 0: any (correlation waits for the whole input, so file order does not matter)")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil replay [--format text|json] [--rules DIR]... [--type T] PATH...")
-		fmt.Fprintln(s.err, "PATH is a file, a directory (read recursively) or - for stdin; .gz is read transparently.")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

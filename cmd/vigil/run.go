@@ -53,7 +53,9 @@ const (
 // alerts are printed as they fire. It returns when the sources are exhausted and everything is
 // stored, or, after an interrupt, once what was read is stored.
 func runRun(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("run", s.err)
+	fl := newFlags("run", s.err,
+		"usage: vigil run [--config FILE] [--demo] [--source URL]... [--checkpoints DIR] [--store URL] [--rules DIR]... [--webhook URL]...",
+		"SIGHUP or a change under the rule paths reloads the rules; SIGTERM stops reading and stores what was read.")
 	var sources, ruleDirs stringList
 	fl.Var(&sources, "source", "input (repeatable): file://PATH, a file or a directory read recursively; s3://BUCKET/PREFIX?type=cloudtrail|vpcflow, read once; sqs://… or sqs+https://… and cloudwatch://LOG-GROUP?type=…, followed until stopped")
 	fl.String("checkpoints", defaultCheckpoints, "directory of the AWS sources' checkpoints")
@@ -68,11 +70,6 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 	fl.Var(&webhooks, "webhook", "URL of a signed generic webhook that receives every alert (repeatable); secret from "+webhookSecretEnv+" (whsec_…)")
 	webhookInsecure := fl.Bool("webhook-allow-insecure", false, "permit http:// --webhook URLs on loopback")
 	configPath := addConfigFlags(fl)
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil run [--config FILE] [--demo] [--source URL]... [--checkpoints DIR] [--store URL] [--rules DIR]... [--webhook URL]...")
-		fmt.Fprintln(s.err, "SIGHUP or a change under the rule paths reloads the rules; SIGTERM stops reading and stores what was read.")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

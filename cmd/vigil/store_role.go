@@ -29,15 +29,12 @@ const (
 // ClickHouse, each batch committed once ClickHouse accepted it. Rows the
 // store rejects go to vigil.deadletter with the reason.
 func runStore(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("store", s.err)
+	fl := newFlags("store", s.err,
+		"usage: vigil store (--config FILE | --bus kafka://HOST:9092 --store clickhouse://HOST:9000/DB)")
 	rf := addRoleFlags(fl)
 	fl.String("store", "", "ClickHouse: clickhouse://host:9000/database (default: store.url of --config); the password comes from store.password")
 	events := fl.Bool("events", true, "store vigil.events")
 	alerts := fl.Bool("alerts", true, "store vigil.alerts")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil store (--config FILE | --bus kafka://HOST:9092 --store clickhouse://HOST:9000/DB)")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -170,13 +167,10 @@ func storeTopic[T comparable](ctx context.Context, r *role, topic, table string,
 // (--store or --config). With listen set it serves /metrics, /healthz and
 // /readyz (the store answers) while it runs.
 func runMigrate(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("migrate", s.err)
+	fl := newFlags("migrate", s.err,
+		"usage: vigil migrate (--config FILE | --store clickhouse://HOST:9000/DB)")
 	rf := roleFlags{config: addConfigFlags(fl)}
 	fl.String("store", "", "ClickHouse: clickhouse://host:9000/database (default: store.url of --config); the password comes from store.password")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil migrate (--config FILE | --store clickhouse://HOST:9000/DB)")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

@@ -15,14 +15,11 @@ import (
 // with "N passed, N failed"; any failure, or a rule file that does not
 // load, exits 1.
 func runTest(ctx context.Context, args []string, s stdio) error {
-	fl := newFlags("test", s.err)
+	fl := newFlags("test", s.err,
+		"usage: vigil test [--strict] [-v] [PATH...]",
+		"With no PATH, tests the built-in rule pack.")
 	strict := fl.Bool("strict", false, "also fail rules without a firing and a non-firing test (always on for the built-in pack)")
 	verbose := fl.Bool("v", false, "print passing tests too")
-	fl.Usage = func() {
-		fmt.Fprintln(s.err, "usage: vigil test [--strict] [-v] [PATH...]")
-		fmt.Fprintln(s.err, "With no PATH, tests the built-in rule pack.")
-		fl.PrintDefaults()
-	}
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
