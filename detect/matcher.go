@@ -256,6 +256,13 @@ type RuleStats struct {
 	LastError string
 }
 
+// AddCounts returns r with the counters of o (Evals, Matches, Errors,
+// EvalTime) added; ID and LastError are r's.
+func (r RuleStats) AddCounts(o RuleStats) RuleStats {
+	r.Evals, r.Matches, r.Errors, r.EvalTime = r.Evals+o.Evals, r.Matches+o.Matches, r.Errors+o.Errors, r.EvalTime+o.EvalTime
+	return r
+}
+
 // Stats are a matcher's counters.
 type Stats struct {
 	Events uint64 // events given to Match

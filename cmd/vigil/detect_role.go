@@ -398,8 +398,8 @@ func (c *correlator) publishStats() {
 			continue
 		}
 		for i, r := range ps.Rules {
-			o := &s.Rules[i]
-			o.Signals, o.Late, o.Evicted, o.Alerts, o.Open = o.Signals+r.Signals, o.Late+r.Late, o.Evicted+r.Evicted, o.Alerts+r.Alerts, o.Open+r.Open
+			s.Rules[i] = s.Rules[i].AddCounts(r)
+			s.Rules[i].Open += r.Open
 		}
 	}
 	c.stats.Store(&s)

@@ -401,6 +401,13 @@ type RuleStats struct {
 	Open int
 }
 
+// AddCounts returns r with the counters of o (Signals, Late, Evicted,
+// Alerts) added; ID and Open are r's.
+func (r RuleStats) AddCounts(o RuleStats) RuleStats {
+	r.Signals, r.Late, r.Evicted, r.Alerts = r.Signals+o.Signals, r.Late+o.Late, r.Evicted+o.Evicted, r.Alerts+o.Alerts
+	return r
+}
+
 // Stats are a correlator's counters.
 type Stats struct {
 	Signals uint64

@@ -154,14 +154,13 @@ func (m *Metrics) Replace(lastMatcher detect.Stats, lastCorrelator correlate.Sta
 	defer m.mu.Unlock()
 	m.retEv.Events += lastMatcher.Events
 	for _, r := range lastMatcher.Rules {
-		o := m.retired[r.ID]
-		o.ID, o.Evals, o.Matches, o.Errors = r.ID, o.Evals+r.Evals, o.Matches+r.Matches, o.Errors+r.Errors
-		o.EvalTime += r.EvalTime
+		o := m.retired[r.ID].AddCounts(r)
+		o.ID = r.ID
 		m.retired[r.ID] = o
 	}
 	for _, r := range lastCorrelator.Rules {
-		o := m.corrRet[r.ID]
-		o.ID, o.Signals, o.Late, o.Evicted, o.Alerts = r.ID, o.Signals+r.Signals, o.Late+r.Late, o.Evicted+r.Evicted, o.Alerts+r.Alerts
+		o := m.corrRet[r.ID].AddCounts(r)
+		o.ID = r.ID
 		m.corrRet[r.ID] = o
 	}
 	swap()
@@ -276,10 +275,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		rules[id] = r
 	}
 	for _, r := range ms.Rules {
-		o := rules[r.ID]
-		o.Evals, o.Matches, o.Errors = o.Evals+r.Evals, o.Matches+r.Matches, o.Errors+r.Errors
-		o.EvalTime += r.EvalTime
-		rules[r.ID] = o
+		rules[r.ID] = rules[r.ID].AddCounts(r)
 	}
 	counter(descDetectEvents, float64(ms.Events+c.retEv.Events))
 	for _, id := range sortedKeys(rules) {
@@ -298,8 +294,8 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		corr[id] = correlate.RuleStats{ID: id, Signals: r.Signals, Late: r.Late, Evicted: r.Evicted, Alerts: r.Alerts}
 	}
 	for _, r := range cs.Rules {
-		o := corr[r.ID]
-		o.Signals, o.Late, o.Evicted, o.Alerts, o.Open = o.Signals+r.Signals, o.Late+r.Late, o.Evicted+r.Evicted, o.Alerts+r.Alerts, r.Open
+		o := corr[r.ID].AddCounts(r)
+		o.Open = r.Open
 		corr[r.ID] = o
 	}
 	for _, id := range sortedKeys(corr) {
