@@ -187,7 +187,7 @@ func matchStage(ctx context.Context, cfg kafka.Config, m *detect.Matcher, alerts
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 		err := signals.Write(wctx, sigs...)
 		if err == nil {
-			err = writeAlerts(wctx, alerts, as)
+			err = writeKeyed(wctx, alerts, as, alertKey)
 		}
 		if err == nil {
 			err = commitBatch(wctx, in, log, batch)
@@ -216,18 +216,6 @@ func partitionList(parts []kafka.Assignment) string {
 		fmt.Fprintf(&b, "%d@%d", a.Partition, a.Committed)
 	}
 	return b.String()
-}
-
-// writeAlerts writes alerts keyed by their IDs.
-func writeAlerts(ctx context.Context, p *kafka.Producer[*detect.Alert], as []*detect.Alert) error {
-	if len(as) == 0 {
-		return nil
-	}
-	msgs := make([]storage.Message[*detect.Alert], len(as))
-	for i, a := range as {
-		msgs[i] = storage.Message[*detect.Alert]{Key: []byte(a.AlertID), Value: a}
-	}
-	return p.Write(ctx, msgs...)
 }
 
 // snapshotEvery is how often the correlator saves the state of its
@@ -410,7 +398,7 @@ func (c *correlator) flush(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.drain)
 	defer cancel()
 	defer c.publishStats()
-	if err := writeAlerts(wctx, c.alerts, c.out); err != nil {
+	if err := writeKeyed(wctx, c.alerts, c.out, alertKey); err != nil {
 		return err
 	}
 	c.out = c.out[:0]

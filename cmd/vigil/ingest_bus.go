@@ -197,14 +197,7 @@ func (b *busIngest) inputFailed(source string, err error) {
 
 // write writes evs keyed by their source and returns once Kafka has them.
 func (b *busIngest) write(ctx context.Context, evs []*ingest.Event) error {
-	if len(evs) == 0 {
-		return nil
-	}
-	msgs := make([]storage.Message[*ingest.Event], len(evs))
-	for i, ev := range evs {
-		msgs[i] = storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}
-	}
-	if err := b.out.Write(ctx, msgs...); err != nil {
+	if err := writeKeyed(ctx, b.out, evs, eventKey); err != nil {
 		return err
 	}
 	b.events.Add(int64(len(evs)))

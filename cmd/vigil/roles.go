@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigilsec/vigil/detect"
+	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/kafka"
 )
@@ -93,6 +95,25 @@ func fetchBatch[T any](ctx context.Context, c *kafka.Consumer[T], dl *kafka.Dead
 	}
 	return batch, poison, nil
 }
+
+// writeKeyed writes vs to out, each keyed by key, and returns once out has
+// them.
+func writeKeyed[T any](ctx context.Context, out storage.Producer[T], vs []T, key func(T) string) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	msgs := make([]storage.Message[T], len(vs))
+	for i, v := range vs {
+		msgs[i] = storage.Message[T]{Key: []byte(key(v)), Value: v}
+	}
+	return out.Write(ctx, msgs...)
+}
+
+// eventKey keys an event by its source, so that one source's records keep
+// their order on the bus; alertKey keys an alert by its ID, so that the
+// versions of one alert do.
+func eventKey(ev *ingest.Event) string { return ev.Source }
+func alertKey(a *detect.Alert) string  { return a.AlertID }
 
 // commitBatch commits msgs; a revoked partition is not an error (its new
 // holder reads the messages again).

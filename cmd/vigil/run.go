@@ -524,7 +524,7 @@ func (p *pipeline) readInputs(ctx context.Context, inputs []input, out storage.P
 	var err error
 	for _, in := range inputs {
 		if err = p.decode(ctx, in, func(ev *ingest.Event) error {
-			buf = append(buf, storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev})
+			buf = append(buf, storage.Message[*ingest.Event]{Key: []byte(eventKey(ev)), Value: ev})
 			if len(buf) == cap(buf) {
 				return flush()
 			}
@@ -625,16 +625,7 @@ func (p *pipeline) inputFailed(in input, err error) {
 func (p *pipeline) detect(ctx context.Context, in storage.Consumer[*ingest.Event], out storage.Producer[*detect.Alert]) error {
 	defer in.Close()
 	defer p.publishCorrelatorStats()
-	write := func(alerts []*detect.Alert) error {
-		if len(alerts) == 0 {
-			return nil
-		}
-		msgs := make([]storage.Message[*detect.Alert], len(alerts))
-		for i, a := range alerts {
-			msgs[i] = storage.Message[*detect.Alert]{Key: []byte(a.AlertID), Value: a}
-		}
-		return out.Write(ctx, msgs...)
-	}
+	write := func(alerts []*detect.Alert) error { return writeKeyed(ctx, out, alerts, alertKey) }
 	// opened counts alerts as they open; a closing alert is counted when
 	// it opened.
 	opened := func(alerts []*detect.Alert) []*detect.Alert {

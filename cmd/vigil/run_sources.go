@@ -84,11 +84,7 @@ func (p *pipeline) drainRunSource(ctx context.Context, rs runSource, out storage
 			return nil
 		}
 		last = g.register(evs[len(evs)-1], ack)
-		msgs := make([]storage.Message[*ingest.Event], len(evs))
-		for i, ev := range evs {
-			msgs[i] = storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}
-		}
-		if err := out.Write(ctx, msgs...); err != nil {
+		if err := writeKeyed(ctx, out, evs, eventKey); err != nil {
 			return err
 		}
 		for _, ev := range evs {
