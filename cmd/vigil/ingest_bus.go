@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/ingest/awsconf"
 	"github.com/vigilsec/vigil/ingest/logtype"
 	"github.com/vigilsec/vigil/ingest/s3"
 	"github.com/vigilsec/vigil/storage"
@@ -118,7 +119,7 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		if err != nil {
 			return err
 		}
-		aws, awsURLs = append(aws, src), append(awsURLs, redactURL(u))
+		aws, awsURLs = append(aws, src), append(awsURLs, awsconf.RedactURL(u))
 	}
 	paths, err := expandInputs(files)
 	if err != nil {
