@@ -23,11 +23,20 @@ import (
 // per account and source address.
 const rootRule = "aws-root-account-usage"
 
-// Trigger events of BenchmarkPipeline: during the load, and after it.
+// Trigger events of BenchmarkPipeline: during the load, after it, and
+// during the steady load.
 const (
-	loadTriggers = 200
-	idleTriggers = 100
+	loadTriggers   = 200
+	idleTriggers   = 100
+	steadyTriggers = 60
 )
+
+// steadyFor is how long BenchmarkPipeline's steady load lasts.
+const steadyFor = 15 * time.Second
+
+// steadyShare is the steady load's rate as a share of the pipeline's
+// measured rate, unless E2E_BENCH_STEADY_RATE sets it in events/s.
+const steadyShare = 0.5
 
 // benchEvents is the event count of BenchmarkPipeline: E2E_BENCH_EVENTS, or
 // 50,000.
@@ -45,6 +54,9 @@ func benchEvents() int {
 // from Kafka with no work. While the pipeline runs, trigger events of the
 // root-usage rule are produced one by one, and the time from their produce
 // to their alert row being visible in ClickHouse is the alert latency.
+// Then, with the backlog gone, events are produced at a steady rate (half
+// the rate measured, or E2E_BENCH_STEADY_RATE) for 15 s with triggers
+// among them: the alert latency at a load the pipeline keeps up with.
 //
 //	go test -run '^$' -bench Pipeline -benchtime 1x ./deploy/e2e
 func BenchmarkPipeline(b *testing.B) {
@@ -56,7 +68,7 @@ func BenchmarkPipeline(b *testing.B) {
 	for b.Loop() {
 		chRate := insertCeiling(b, evs)
 		kRate := kafkaCeiling(b, evs)
-		rate, lat, idle, cpu := pipelineRun(b, dir, n)
+		rate, lat, idle, steady, steadyRate, cpu := pipelineRun(b, dir, n)
 		b.ReportMetric(rate, "events/s")
 		for _, name := range []string{"ingest", "detect", "store", "broker", "clickhouse"} {
 			b.ReportMetric(float64(cpu[name].Microseconds())/float64(n), name+"-cpu-us/event")
@@ -68,6 +80,9 @@ func BenchmarkPipeline(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Milliseconds()), "p99-alert-ms")
 		b.ReportMetric(float64(idle[len(idle)/2].Milliseconds()), "p50-idle-alert-ms")
 		b.ReportMetric(float64(idle[len(idle)*99/100].Milliseconds()), "p99-idle-alert-ms")
+		b.ReportMetric(steadyRate, "steady-events/s")
+		b.ReportMetric(float64(steady[len(steady)/2].Milliseconds()), "p50-steady-alert-ms")
+		b.ReportMetric(float64(steady[len(steady)*99/100].Milliseconds()), "p99-steady-alert-ms")
 	}
 }
 
@@ -167,8 +182,10 @@ func kafkaCeiling(b *testing.B, evs []*ingest.Event) float64 {
 // during the load and after it, and the CPU time each part used until the
 // n events were in ClickHouse: the roles, the broker (this test process,
 // which also produces the triggers and polls for their alerts) and the
-// ClickHouse server.
-func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []time.Duration, cpu map[string]time.Duration) {
+// ClickHouse server. Then it produces a steady load with triggers among
+// it and returns its rate and their alert latencies.
+func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle, steady []time.Duration, steadyRate float64,
+	cpu map[string]time.Duration) {
 	storeURL, conn := clickhouseDB(b)
 	db := storeURL[strings.LastIndex(storeURL, "/")+1:]
 	_, bus := broker(b)
@@ -260,17 +277,64 @@ func pipelineRun(b *testing.B, dir string, n int) (rate float64, loaded, idle []
 	waitFor(b, 30*time.Second, "every trigger's alert", allSeen(loadTriggers))
 	trigger(loadTriggers, loadTriggers+idleTriggers) // with no load
 	waitFor(b, 30*time.Second, "every trigger's alert", allSeen(loadTriggers+idleTriggers))
+
+	rate = float64(n) / elapsed.Seconds()
+	steadyRate = steadyShare * rate
+	if r, err := strconv.ParseFloat(os.Getenv("E2E_BENCH_STEADY_RATE"), 64); err == nil && r > 0 {
+		steadyRate = r
+	}
+	steadyDone := make(chan struct{})
+	go func() { defer close(steadyDone); steadyLoad(ctx, b, p, steadyRate, steadyFor) }()
+	time.Sleep(steadyFor / 10) // the load has begun
+	for i := loadTriggers + idleTriggers; i < loadTriggers+idleTriggers+steadyTriggers; i++ {
+		trigger(i, i+1) // spread over the next 80% of the load
+		time.Sleep(steadyFor*8/10/steadyTriggers - 25*time.Millisecond)
+	}
+	<-steadyDone
+	waitFor(b, 60*time.Second, "every steady trigger's alert", allSeen(loadTriggers+idleTriggers+steadyTriggers))
 	cancel()
 	wg.Wait()
 	for id, t := range produced {
 		i, _ := strconv.Atoi(id[len(id)-12:])
-		if i < loadTriggers {
+		switch {
+		case i < loadTriggers:
 			loaded = append(loaded, seen[id].Sub(t))
-		} else {
+		case i < loadTriggers+idleTriggers:
 			idle = append(idle, seen[id].Sub(t))
+		default:
+			steady = append(steady, seen[id].Sub(t))
 		}
 	}
 	slices.Sort(loaded)
 	slices.Sort(idle)
-	return float64(n) / elapsed.Seconds(), loaded, idle, cpu
+	slices.Sort(steady)
+	return rate, loaded, idle, steady, steadyRate, cpu
+}
+
+// steadyLoad produces routine CloudTrail events (none fires a rule) to
+// vigil.events at rate events/s for d, in batches every 10 ms, keyed over
+// 16 sources so that every partition gets its share.
+func steadyLoad(ctx context.Context, b *testing.B, p *kafka.Producer[*ingest.Event], rate float64, d time.Duration) {
+	base := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
+	start := time.Now()
+	sent := 0
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for ctx.Err() == nil && time.Since(start) < d {
+		<-tick.C
+		due := int(rate * time.Since(start).Seconds())
+		var msgs []storage.Message[*ingest.Event]
+		for ; sent < due; sent++ {
+			id := fmt.Sprintf("e2e00001-0000-4000-8000-%012d", sent)
+			rec := ctRecord(id, base.Add(time.Duration(sent)*time.Millisecond), fmt.Sprintf("user-%d", sent%50), "")
+			src := fmt.Sprintf("bench://steady-%d", sent%16)
+			ev := &ingest.Event{ID: id, Type: "cloudtrail", Time: base.Add(time.Duration(sent) * time.Millisecond), Source: src,
+				Fields: rec, Raw: rawOf(rec)}
+			msgs = append(msgs, storage.Message[*ingest.Event]{Key: []byte(src), Value: ev})
+		}
+		if err := p.Write(ctx, msgs...); err != nil && ctx.Err() == nil {
+			b.Errorf("steady load: %v", err)
+			return
+		}
+	}
 }
