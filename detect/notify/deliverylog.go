@@ -39,12 +39,54 @@ type Attempt struct {
 	AttemptedAt time.Time `json:"attempted_at"`
 }
 
+// DeliveryState is what a DeliveryLog holds for one alert at one
+// destination.
+type DeliveryState struct {
+	// Delivered: a StatusDelivered row exists.
+	Delivered bool
+	// Attempts is the highest attempt number recorded, 0 when there is
+	// none.
+	Attempts int
+	// DeadLettered is the highest attempt number recorded with
+	// StatusDeadLetter, 0 when there is none.
+	DeadLettered int
+}
+
+// Spent is the number of attempts made since the last dead letter: the
+// part of Retry.MaxAttempts already used.
+func (s DeliveryState) Spent() int { return s.Attempts - s.DeadLettered }
+
+// add takes a recorded attempt into s.
+func (s *DeliveryState) add(a Attempt) {
+	s.Attempts = max(s.Attempts, a.Attempt)
+	switch a.Status {
+	case StatusDelivered:
+		s.Delivered = true
+	case StatusDeadLetter:
+		s.DeadLettered = max(s.DeadLettered, a.Attempt)
+	}
+}
+
 // DeliveryLog is the durable delivery state.
 //
 // Record must make a StatusDelivered or StatusDeadLetter row durable before
 // it returns (the Notifier then lets the consumer commit the alert);
-// StatusFailed rows are informational. Delivered reports whether a
-// StatusDelivered row exists for the alert and destination.
+// StatusFailed rows are informational. State reports, for an alert and a
+// destination, whether a StatusDelivered row exists and the highest
+// attempt numbers recorded, overall and dead-lettered; once Delivered is
+// true the other fields may be those last seen (the Notifier sends a
+// delivered pair no more).
+//
+// The Notifier numbers its attempts on from the highest recorded one, so
+// an alert re-read after a restart or a rebalance (another replica takes
+// over its partition) does not write attempt numbers again, and the
+// attempts recorded since the last dead letter count against
+// Retry.MaxAttempts: a retry budget spent before a crash is not granted
+// again. Two rows of one alert, destination and attempt number are then
+// the same attempt recorded twice (a dead letter replacing the failed row
+// of the last attempt, or a row written again after a lost answer), or
+// the one race left: two replicas attempting the same alert at the same
+// moment during a rebalance, both reading the same state.
 //
 // Why a table rather than the bus commit: a Kafka commit covers a whole
 // partition prefix and all destinations at once, so when one destination
@@ -59,7 +101,7 @@ type Attempt struct {
 // receivers absorb that one duplicate.
 type DeliveryLog interface {
 	Record(ctx context.Context, a Attempt) error
-	Delivered(ctx context.Context, alertID, destination string) (bool, error)
+	State(ctx context.Context, alertID, destination string) (DeliveryState, error)
 }
 
 type deliveryKey struct{ alert, dest string }
@@ -67,32 +109,38 @@ type deliveryKey struct{ alert, dest string }
 // MemoryLog is a DeliveryLog in memory, for tests and one-off sends. It
 // is not durable.
 type MemoryLog struct {
-	mu        sync.Mutex
-	attempts  []Attempt
-	delivered map[deliveryKey]bool
+	mu       sync.Mutex
+	attempts []Attempt
+	state    map[deliveryKey]DeliveryState
 }
 
 var _ DeliveryLog = (*MemoryLog)(nil)
 
 // NewMemoryLog returns an empty MemoryLog.
-func NewMemoryLog() *MemoryLog { return &MemoryLog{delivered: map[deliveryKey]bool{}} }
+func NewMemoryLog() *MemoryLog { return &MemoryLog{state: map[deliveryKey]DeliveryState{}} }
 
 // Record stores a.
 func (l *MemoryLog) Record(_ context.Context, a Attempt) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.attempts = append(l.attempts, a)
-	if a.Status == StatusDelivered {
-		l.delivered[deliveryKey{a.AlertID, a.Destination}] = true
-	}
+	addState(l.state, a)
 	return nil
 }
 
-// Delivered reports whether the alert was delivered to the destination.
-func (l *MemoryLog) Delivered(_ context.Context, alertID, dest string) (bool, error) {
+// State returns the delivery state of the alert at the destination.
+func (l *MemoryLog) State(_ context.Context, alertID, dest string) (DeliveryState, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.delivered[deliveryKey{alertID, dest}], nil
+	return l.state[deliveryKey{alertID, dest}], nil
+}
+
+// addState takes a into the state of its alert and destination.
+func addState(m map[deliveryKey]DeliveryState, a Attempt) {
+	k := deliveryKey{a.AlertID, a.Destination}
+	st := m[k]
+	st.add(a)
+	m[k] = st
 }
 
 // Attempts returns a copy of every recorded attempt, in order.
@@ -107,21 +155,21 @@ func (l *MemoryLog) Attempts() []Attempt {
 // rows are synced to disk before Record returns; a torn last line (a crash
 // while writing) is ignored when the file is opened again.
 type FileLog struct {
-	mu        sync.Mutex
-	f         *os.File
-	delivered map[deliveryKey]bool
+	mu    sync.Mutex
+	f     *os.File
+	state map[deliveryKey]DeliveryState
 }
 
 var _ DeliveryLog = (*FileLog)(nil)
 
 // OpenFileLog opens (creating it when missing) the log at path and loads
-// the delivered set.
+// delivery state.
 func OpenFileLog(path string) (*FileLog, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	l := &FileLog{f: f, delivered: map[deliveryKey]bool{}}
+	l := &FileLog{f: f, state: map[deliveryKey]DeliveryState{}}
 	if err := l.load(path); err != nil {
 		f.Close()
 		return nil, err
@@ -163,9 +211,7 @@ func (l *FileLog) load(path string) error {
 			}
 			off++
 		}
-		if a.Status == StatusDelivered {
-			l.delivered[deliveryKey{a.AlertID, a.Destination}] = true
-		}
+		addState(l.state, a)
 		if !complete {
 			break
 		}
@@ -191,17 +237,15 @@ func (l *FileLog) Record(_ context.Context, a Attempt) error {
 			return fmt.Errorf("delivery log: %w", err)
 		}
 	}
-	if a.Status == StatusDelivered {
-		l.delivered[deliveryKey{a.AlertID, a.Destination}] = true
-	}
+	addState(l.state, a)
 	return nil
 }
 
-// Delivered reports whether the alert was delivered to the destination.
-func (l *FileLog) Delivered(_ context.Context, alertID, dest string) (bool, error) {
+// State returns the delivery state of the alert at the destination.
+func (l *FileLog) State(_ context.Context, alertID, dest string) (DeliveryState, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.delivered[deliveryKey{alertID, dest}], nil
+	return l.state[deliveryKey{alertID, dest}], nil
 }
 
 // Close closes the file.

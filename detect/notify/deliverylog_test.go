@@ -52,14 +52,14 @@ func TestFileLogReopen(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			if ok, _ := l.Delivered(ctx, "a", "d"); !ok {
-				t.Error("a not delivered after reopening")
+			if st, _ := l.State(ctx, "a", "d"); st != (DeliveryState{Delivered: true, Attempts: 2}) {
+				t.Errorf("a after reopening: %+v, want delivered at attempt 2", st)
 			}
-			if ok, _ := l.Delivered(ctx, "a", "other"); ok {
+			if st, _ := l.State(ctx, "a", "other"); st.Delivered {
 				t.Error("a delivered to a destination it never reached")
 			}
-			if ok, _ := l.Delivered(ctx, "c", "d"); ok != tc.delivered {
-				t.Errorf("c delivered = %v, want %v", ok, tc.delivered)
+			if st, _ := l.State(ctx, "c", "d"); st.Delivered != tc.delivered {
+				t.Errorf("c delivered = %v, want %v", st.Delivered, tc.delivered)
 			}
 			// New rows start on a line of their own.
 			if err := l.Record(ctx, Attempt{AlertID: "b", Destination: "d", Attempt: 1, Status: StatusDelivered, AttemptedAt: t0}); err != nil {
@@ -70,7 +70,7 @@ func TestFileLogReopen(t *testing.T) {
 			if err != nil {
 				t.Fatalf("reopening after a new row: %v", err)
 			}
-			if ok, _ := l.Delivered(ctx, "b", "d"); !ok {
+			if st, _ := l.State(ctx, "b", "d"); !st.Delivered {
 				t.Error("b lost")
 			}
 			l.Close()

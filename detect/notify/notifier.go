@@ -460,30 +460,47 @@ func (n *Notifier) takeDue(all bool) []job {
 }
 
 // send delivers alerts (one, or a group) to d as one notification, with
-// retries. It skips the alerts already delivered to d. It returns nil once
+// retries. It skips the alerts already delivered to d, and goes on from
+// the attempts recorded for the others (see prior). It returns nil once
 // the notification is delivered or dead-lettered, and an error only when
-// ctx ended or the delivery state could not be written.
+// ctx ended or the delivery state could not be read or written.
 func (n *Notifier) send(ctx context.Context, d *dest, routeName string, alerts []*detect.Alert) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var todo []*detect.Alert
+	var p prior
 	for _, a := range alerts {
-		ok, err := n.log.Delivered(ctx, a.AlertID, d.Name())
+		st, err := n.log.State(ctx, a.AlertID, d.Name())
 		if err != nil {
 			return fmt.Errorf("delivery state of %s for %s: %w", a.AlertID, d.Name(), err)
 		}
-		if ok {
+		if st.Delivered {
 			n.stats.dups.Add(1)
 			continue
 		}
 		todo = append(todo, a)
+		p.last = max(p.last, st.Attempts)
+		p.spent = max(p.spent, st.Spent())
 	}
 	if len(todo) == 0 {
 		return nil
 	}
 	note := n.notification(routeName, todo)
-	_, err := n.attempt(ctx, n.log, d, note)
+	_, err := n.attempt(ctx, n.log, d, note, p)
 	return err
+}
+
+// prior is what the delivery log holds of a notification's earlier
+// attempts (before a restart, or by another replica before a rebalance).
+// For a group of alerts, each is the maximum over them.
+type prior struct {
+	// last is the highest attempt number recorded: the notification's
+	// attempts are numbered from last+1, so that no row of an earlier
+	// attempt is written again (and replaced when ClickHouse merges).
+	last int
+	// spent counts the attempts since the last dead letter, which count
+	// against Retry.MaxAttempts.
+	spent int
 }
 
 // notification folds alerts into one.
@@ -523,12 +540,23 @@ func (n *Notifier) render(note *Notification) {
 }
 
 // attempt sends note to d until it is delivered or given up on, recording
-// every attempt. It returns the final status; the error is non-nil only
-// when ctx ended or recording failed.
-func (n *Notifier) attempt(ctx context.Context, log DeliveryLog, d *dest, note *Notification) (Status, error) {
+// every attempt. Attempts are numbered on from p.last, and the p.spent
+// attempts made before count against Retry.MaxAttempts. When those are
+// all spent already (max_attempts was lowered since, or another replica
+// went on attempting it), the notification is dead-lettered at once
+// without being sent: the dead-letter row takes the number p.last of the
+// last attempt made. Retry.MaxAge counts from the first attempt made
+// here. It returns the final status; the error is non-nil only when ctx
+// ended or recording failed.
+func (n *Notifier) attempt(ctx context.Context, log DeliveryLog, d *dest, note *Notification, p prior) (Status, error) {
 	start := n.c.Now()
 	rt := n.c.Retry
-	for try := 1; ; try++ {
+	if p.spent >= rt.MaxAttempts {
+		reason := fmt.Sprintf("gave up after %d attempts, made before a restart or a rebalance", p.spent)
+		return n.deadLetter(ctx, log, d, note, p.last, p.spent, reason, start)
+	}
+	for try := p.last + 1; ; try++ {
+		made := p.spent + try - p.last // attempts in the budget, this one included
 		if err := d.bucket.wait(ctx, n.c.Now, n.c.Sleep); err != nil {
 			return "", err
 		}
@@ -548,33 +576,19 @@ func (n *Notifier) attempt(ctx context.Context, log DeliveryLog, d *dest, note *
 		reason := err.Error()
 		var wait time.Duration
 		if retry {
-			wait = n.backoff(try)
+			wait = n.backoff(made)
 			if se.RetryAfter > 0 {
 				wait = se.RetryAfter
 			}
 			switch {
-			case try >= rt.MaxAttempts:
-				retry, reason = false, fmt.Sprintf("%s; gave up after %d attempts", reason, try)
+			case made >= rt.MaxAttempts:
+				retry, reason = false, fmt.Sprintf("%s; gave up after %d attempts", reason, made)
 			case at.Add(wait).Sub(start) > rt.MaxAge:
 				retry, reason = false, fmt.Sprintf("%s; next attempt would exceed max age %v", reason, rt.MaxAge)
 			}
 		}
 		if !retry {
-			n.stats.dead.Add(1)
-			n.logger.LogAttrs(ctx, slog.LevelError, "alert dead-lettered",
-				slog.String("destination", d.Name()), slog.String("alert_id", note.Alert.AlertID),
-				slog.Int("attempts", try), slog.String("reason", reason))
-			if err := n.record(ctx, log, note, d, try, StatusDeadLetter, reason, at); err != nil {
-				return "", err
-			}
-			if n.c.DeadLetters != nil {
-				dl := DeadLetter{Alert: note.Alert, AlertIDs: note.AlertIDs, Destination: d.Name(), Route: note.Route,
-					Reason: reason, Attempts: try, Time: at}
-				if err := n.c.DeadLetters.DeadLetter(ctx, dl); err != nil {
-					return "", fmt.Errorf("dead letter: %w", err)
-				}
-			}
-			return StatusDeadLetter, nil
+			return n.deadLetter(ctx, log, d, note, try, made, reason, at)
 		}
 		n.stats.failed.Add(1)
 		n.logger.LogAttrs(ctx, slog.LevelWarn, "alert delivery failed, retrying",
@@ -589,8 +603,29 @@ func (n *Notifier) attempt(ctx context.Context, log DeliveryLog, d *dest, note *
 	}
 }
 
-// backoff is the delay after attempt try: Initial·2^(try-1) capped at
-// Max, half of it fixed and half random.
+// deadLetter gives note up at d: it records attempt try as a dead letter
+// and passes it on to Config.DeadLetters. made is the number of attempts
+// the budget counted.
+func (n *Notifier) deadLetter(ctx context.Context, log DeliveryLog, d *dest, note *Notification, try, made int, reason string, at time.Time) (Status, error) {
+	n.stats.dead.Add(1)
+	n.logger.LogAttrs(ctx, slog.LevelError, "alert dead-lettered",
+		slog.String("destination", d.Name()), slog.String("alert_id", note.Alert.AlertID),
+		slog.Int("attempts", made), slog.String("reason", reason))
+	if err := n.record(ctx, log, note, d, try, StatusDeadLetter, reason, at); err != nil {
+		return "", err
+	}
+	if n.c.DeadLetters != nil {
+		dl := DeadLetter{Alert: note.Alert, AlertIDs: note.AlertIDs, Destination: d.Name(), Route: note.Route,
+			Reason: reason, Attempts: made, Time: at}
+		if err := n.c.DeadLetters.DeadLetter(ctx, dl); err != nil {
+			return "", fmt.Errorf("dead letter: %w", err)
+		}
+	}
+	return StatusDeadLetter, nil
+}
+
+// backoff is the delay after the try-th attempt of the budget:
+// Initial·2^(try-1) capped at Max, half of it fixed and half random.
 func (n *Notifier) backoff(try int) time.Duration {
 	d := n.c.Retry.Initial
 	for i := 1; i < try && d < n.c.Retry.Max; i++ {
@@ -639,7 +674,7 @@ func (n *Notifier) Test(ctx context.Context, routeName string) ([]Result, error)
 	log := NewMemoryLog()
 	var out []Result
 	for _, d := range r.dests {
-		st, err := n.attempt(ctx, log, d, note)
+		st, err := n.attempt(ctx, log, d, note, prior{})
 		if err != nil {
 			return out, err
 		}

@@ -223,7 +223,7 @@ func TestDeadLetterBounds(t *testing.T) {
 				t.Errorf("dead letters = %+v", dl.got)
 			}
 			// A dead-lettered alert is not delivered: a later delivery may try again.
-			if ok, _ := log.Delivered(context.Background(), a.AlertID, "a"); ok {
+			if st, _ := log.State(context.Background(), a.AlertID, "a"); st.Delivered {
 				t.Error("dead letter counted as delivered")
 			}
 		})
@@ -387,8 +387,8 @@ func TestLogFailure(t *testing.T) {
 type failingLog struct{}
 
 func (failingLog) Record(context.Context, Attempt) error { return errors.New("disk full") }
-func (failingLog) Delivered(context.Context, string, string) (bool, error) {
-	return false, nil
+func (failingLog) State(context.Context, string, string) (DeliveryState, error) {
+	return DeliveryState{}, nil
 }
 
 func TestTestRoute(t *testing.T) {

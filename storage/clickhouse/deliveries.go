@@ -21,17 +21,23 @@ var _ notify.DeliveryLog = (*Store)(nil)
 const insertDeliveries = "INSERT INTO " + storage.DeliveriesTable +
 	" (alert_id, destination, attempt, status, error, attempted_at)"
 
-// selectDelivered counts the delivered rows of one alert and destination.
-// The table is sorted by (alert_id, destination, attempt), so the primary
-// index narrows the read to the granule or two that hold the alert, with
-// no FINAL: a row is visible as soon as its INSERT returned, merged or
-// not. FINAL would not help and could hurt: the rows of one attempt
-// number collapse into the last one inserted, so FINAL could hide a
-// delivered row behind a failed one of the same number written after it
-// by another instance (two replicas sending one alert during a
-// rebalance); until the merge, counting every row still sees it.
-const selectDelivered = "SELECT count() FROM " + storage.DeliveriesTable +
-	" WHERE alert_id = ? AND destination = ? AND status = ?"
+// selectDeliveryState reads the delivery state of one alert and
+// destination from all its rows: how many are delivered, the highest
+// attempt number, and the highest dead-lettered one (0 when there is no
+// row: aggregates without GROUP BY answer one row of defaults). The table
+// is sorted by (alert_id, destination, attempt), so the primary index
+// narrows the read to the granule or two that hold the alert, with no
+// FINAL: a row is visible as soon as its INSERT returned, merged or not,
+// and the aggregates are the same whether the parts holding the rows were
+// merged or not, except in the one race below. FINAL would not help and
+// could hurt: the rows of one attempt number collapse into the last one
+// inserted, so FINAL could hide a delivered row behind a failed one of
+// the same number written after it by another instance (two replicas
+// sending one alert at the same moment during a rebalance); until the
+// merge, reading every row still sees it. countIf and maxIf are as old as
+// ClickHouse 1.1, so 18.16 runs this too.
+const selectDeliveryState = "SELECT countIf(status = ?), max(attempt), maxIf(attempt, status = ?) FROM " +
+	storage.DeliveriesTable + " WHERE alert_id = ? AND destination = ?"
 
 // asyncInsertSince is the first server version with asynchronous inserts
 // (the async_insert setting, 21.11): Record turns them off, so that it
@@ -41,12 +47,15 @@ var asyncInsertSince = [2]uint64{21, 11}
 
 // Record writes one delivery attempt to alert_deliveries and returns once
 // the server has accepted the row: one synchronous INSERT per attempt (a
-// low volume), never a background batch. Delivered sees the row as soon
-// as Record returned. A dropped connection or a restarting server is
+// low volume), never a background batch. State sees the row as soon as
+// Record returned. A dropped connection or a restarting server is
 // waited out for a while (see stateRetryFor). Writing the same alert,
 // destination and attempt number again replaces the row when parts merge
-// (the last one written wins); every attempt of another number is kept,
-// for the analysts.
+// (the last one written wins); the notifier numbers its attempts on from
+// the highest recorded (State), across restarts and replicas, so that is
+// the same attempt written again (a dead letter taking the place of the
+// last failed attempt, a row written twice after a lost answer) and every
+// attempt is kept, for the analysts.
 func (s *Store) Record(ctx context.Context, a notify.Attempt) error {
 	if err := checkAttempt(a); err != nil {
 		return fmt.Errorf("clickhouse: delivery of %q to %q: %w", a.AlertID, a.Destination, err)
@@ -62,35 +71,39 @@ func (s *Store) Record(ctx context.Context, a notify.Attempt) error {
 		return err
 	}
 	if a.Status == notify.StatusDelivered {
-		s.delivered.add(deliveryKey{a.AlertID, a.Destination})
+		s.delivered.add(deliveryKey{a.AlertID, a.Destination}, notify.DeliveryState{Delivered: true, Attempts: a.Attempt})
 	}
 	return nil
 }
 
-// Delivered reports whether alert_deliveries holds a delivered row for
-// the alert and destination. A key found delivered is remembered (a
-// delivery is never undone), so asking again costs no query; a key not
-// yet delivered is asked of the server each time, since another instance
-// may deliver it.
-func (s *Store) Delivered(ctx context.Context, alertID, destination string) (bool, error) {
+// State reads the delivery state of the alert at the destination from
+// alert_deliveries: whether a delivered row exists, and the highest
+// attempt numbers, overall and dead-lettered. A key found delivered is
+// remembered with its state (a delivery is never undone, and the notifier
+// sends it no more), so asking again costs no query; a key not yet
+// delivered is asked of the server each time, since another instance may
+// attempt or deliver it.
+func (s *Store) State(ctx context.Context, alertID, destination string) (notify.DeliveryState, error) {
 	k := deliveryKey{alertID, destination}
-	if s.delivered.has(k) {
-		return true, nil
+	if st, ok := s.delivered.get(k); ok {
+		return st, nil
 	}
-	var n uint64
+	var delivered uint64
+	var attempts, dead uint32
 	err := s.retrying(ctx, func(ctx context.Context) error {
 		ctx, done := guard(ctx)
 		defer done()
-		return s.conn.QueryRow(ctx, selectDelivered, alertID, destination, string(notify.StatusDelivered)).Scan(&n)
+		return s.conn.QueryRow(ctx, selectDeliveryState, string(notify.StatusDelivered), string(notify.StatusDeadLetter),
+			alertID, destination).Scan(&delivered, &attempts, &dead)
 	})
 	if err != nil {
-		return false, fmt.Errorf("clickhouse: looking up the delivery of %q to %q: %w", alertID, destination, err)
+		return notify.DeliveryState{}, fmt.Errorf("clickhouse: looking up the delivery of %q to %q: %w", alertID, destination, err)
 	}
-	if n == 0 {
-		return false, nil
+	st := notify.DeliveryState{Delivered: delivered > 0, Attempts: int(attempts), DeadLettered: int(dead)}
+	if st.Delivered {
+		s.delivered.add(k, st)
 	}
-	s.delivered.add(k)
-	return true, nil
+	return st, nil
 }
 
 // Retries of the delivery state ride out a dropped connection or a
@@ -157,44 +170,45 @@ func checkAttempt(a notify.Attempt) error {
 type deliveryKey struct{ alert, dest string }
 
 // deliveredCap bounds the keys deliveredSet remembers: two generations of
-// at most this many each, some 10 MB at worst. A key forgotten costs one
+// at most this many each, some 12 MB at worst. A key forgotten costs one
 // query when it is asked about again.
 const deliveredCap = 50_000
 
-// deliveredSet remembers keys known to be delivered, in two generations:
-// when the current one is full it becomes the previous one and the old
-// previous one is dropped, so recently used keys stay. Its zero value is
-// empty and ready.
+// deliveredSet remembers keys known to be delivered, with their state, in
+// two generations: when the current one is full it becomes the previous
+// one and the old previous one is dropped, so recently used keys stay.
+// Its zero value is empty and ready.
 type deliveredSet struct {
 	mu        sync.Mutex
-	cur, prev map[deliveryKey]struct{}
+	cur, prev map[deliveryKey]notify.DeliveryState
 }
 
-func (d *deliveredSet) has(k deliveryKey) bool {
+// get returns the remembered state of k, if any.
+func (d *deliveredSet) get(k deliveryKey) (notify.DeliveryState, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.cur[k]; ok {
-		return true
+	if st, ok := d.cur[k]; ok {
+		return st, true
 	}
-	if _, ok := d.prev[k]; ok {
-		d.addLocked(k)
-		return true
+	if st, ok := d.prev[k]; ok {
+		d.addLocked(k, st)
+		return st, true
 	}
-	return false
+	return notify.DeliveryState{}, false
 }
 
-func (d *deliveredSet) add(k deliveryKey) {
+func (d *deliveredSet) add(k deliveryKey, st notify.DeliveryState) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.addLocked(k)
+	d.addLocked(k, st)
 }
 
-func (d *deliveredSet) addLocked(k deliveryKey) {
+func (d *deliveredSet) addLocked(k deliveryKey, st notify.DeliveryState) {
 	if len(d.cur) >= deliveredCap {
 		d.prev, d.cur = d.cur, nil
 	}
 	if d.cur == nil {
-		d.cur = make(map[deliveryKey]struct{})
+		d.cur = make(map[deliveryKey]notify.DeliveryState)
 	}
-	d.cur[k] = struct{}{}
+	d.cur[k] = st
 }

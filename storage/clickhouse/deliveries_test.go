@@ -28,7 +28,7 @@ func TestDeliveryLog(t *testing.T) {
 	ctx := t.Context()
 	steps := []struct {
 		attempt notify.Attempt
-		want    bool // Delivered("x", "oncall") afterwards
+		want    bool // State("x", "oncall").Delivered afterwards
 	}{
 		{notify.Attempt{AlertID: "x", Destination: "oncall", Attempt: 1, Status: notify.StatusFailed, Error: "503", AttemptedAt: attemptTime}, false},
 		{notify.Attempt{AlertID: "x", Destination: "slack", Attempt: 1, Status: notify.StatusDelivered, AttemptedAt: attemptTime}, false},
@@ -41,13 +41,13 @@ func TestDeliveryLog(t *testing.T) {
 		if err := s.Record(ctx, st.attempt); err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		got, err := s.Delivered(ctx, "x", "oncall")
+		got, err := delivered(s.State(ctx, "x", "oncall"))
 		if err != nil || got != st.want {
-			t.Errorf("after step %d (%+v): Delivered = %v, %v; want %v", i, st.attempt, got, err, st.want)
+			t.Errorf("after step %d (%+v): delivered = %v, %v; want %v", i, st.attempt, got, err, st.want)
 		}
 	}
-	if got, err := s.Delivered(ctx, "x", "pagerduty"); err != nil || got {
-		t.Errorf("Delivered(x, pagerduty) = %v, %v; want false: nothing was sent there", got, err)
+	if got, err := delivered(s.State(ctx, "x", "pagerduty")); err != nil || got {
+		t.Errorf("State(x, pagerduty).Delivered = %v, %v; want false: nothing was sent there", got, err)
 	}
 	// The row written as attempt 1 of x to on-call twice collapses into
 	// the one written last, the delivered one (a background merge may
@@ -56,8 +56,8 @@ func TestDeliveryLog(t *testing.T) {
 	if n := count(t, s, "SELECT count() FROM alert_deliveries"); n != uint64(len(steps)-1) {
 		t.Errorf("alert_deliveries holds %d rows after merging, want %d", n, len(steps)-1)
 	}
-	if got, err := s.Delivered(ctx, "x", "oncall"); err != nil || !got {
-		t.Errorf("after merging: Delivered = %v, %v; want true", got, err)
+	if got, err := delivered(s.State(ctx, "x", "oncall")); err != nil || !got {
+		t.Errorf("after merging: delivered = %v, %v; want true", got, err)
 	}
 	var row struct {
 		status, errMsg string
@@ -68,6 +68,58 @@ func TestDeliveryLog(t *testing.T) {
 		Scan(&row.status, &row.errMsg, &row.attempt, &row.at)
 	if err != nil || row.status != "dead_letter" || row.errMsg != "gave up" || row.attempt != 2 || !row.at.Equal(attemptTime) {
 		t.Errorf("dead-letter row = %+v, %v", row, err)
+	}
+}
+
+// TestDeliveryState records the attempts of one alert and destination,
+// each its own INSERT (its own part), and reads the state after each from
+// another Store, as a restarted notifier or another replica does: the
+// highest attempt number, the highest dead-lettered one and the delivered
+// flag, out of unmerged parts, and the same after they are merged.
+func TestDeliveryState(t *testing.T) {
+	s := testStore(t, Config{})
+	other := reopen(t, s)
+	ctx := t.Context()
+	at := func(id string, n int, st notify.Status) notify.Attempt {
+		return notify.Attempt{AlertID: id, Destination: "oncall", Attempt: n, Status: st, Error: "e", AttemptedAt: attemptTime.Add(time.Duration(n) * time.Minute)}
+	}
+	type state = notify.DeliveryState
+	steps := []struct {
+		attempt notify.Attempt
+		want    state // State("x", "oncall") afterwards
+	}{
+		{at("x", 1, notify.StatusFailed), state{Attempts: 1}},
+		{at("y", 7, notify.StatusDelivered), state{Attempts: 1}}, // another alert
+		{at("x", 2, notify.StatusDeadLetter), state{Attempts: 2, DeadLettered: 2}},
+		{at("x", 3, notify.StatusFailed), state{Attempts: 3, DeadLettered: 2}},
+		{at("x", 5, notify.StatusFailed), state{Attempts: 5, DeadLettered: 2}},
+		{at("x", 4, notify.StatusFailed), state{Attempts: 5, DeadLettered: 2}}, // written late
+		{at("x", 5, notify.StatusDeadLetter), state{Attempts: 5, DeadLettered: 5}},
+		{at("x", 6, notify.StatusDelivered), state{Delivered: true, Attempts: 6, DeadLettered: 5}},
+	}
+	if st, err := other.State(ctx, "x", "oncall"); err != nil || st != (state{}) {
+		t.Fatalf("State before any row = %+v, %v; want the zero state", st, err)
+	}
+	for i, step := range steps {
+		if err := s.Record(ctx, step.attempt); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if st, err := other.State(ctx, "x", "oncall"); err != nil || st != step.want {
+			t.Errorf("after step %d (%+v): State = %+v, %v; want %+v", i, step.attempt, st, err, step.want)
+		}
+	}
+	// Attempt 5 of x, failed then dead-lettered, collapses into the dead
+	// letter; the state stays.
+	optimizeFinal(t, s, storage.DeliveriesTable, "concat(alert_id, '/', destination, '/', toString(attempt))")
+	if n := count(t, s, "SELECT count() FROM alert_deliveries"); n != uint64(len(steps)-1) {
+		t.Errorf("alert_deliveries holds %d rows after merging, want %d", n, len(steps)-1)
+	}
+	want := steps[len(steps)-1].want
+	if st, err := reopen(t, s).State(ctx, "x", "oncall"); err != nil || st != want {
+		t.Errorf("after merging: State = %+v, %v; want %+v", st, err, want)
+	}
+	if st, err := other.State(ctx, "y", "oncall"); err != nil || st != (state{Delivered: true, Attempts: 7}) {
+		t.Errorf("State(y) = %+v, %v; want delivered at attempt 7", st, err)
 	}
 }
 
@@ -88,8 +140,8 @@ func TestDeliveryLogDurable(t *testing.T) {
 	}
 	second := reopen(t, first)
 	for id, want := range map[string]bool{"a1": true, "a2": false, "a3": false, "a4": false} {
-		if got, err := second.Delivered(ctx, id, "oncall"); err != nil || got != want {
-			t.Errorf("new store: Delivered(%s) = %v, %v; want %v", id, got, err, want)
+		if got, err := delivered(second.State(ctx, id, "oncall")); err != nil || got != want {
+			t.Errorf("new store: State(%s).Delivered = %v, %v; want %v", id, got, err, want)
 		}
 	}
 	// The second instance delivers a2; the first sees it too: "not
@@ -97,10 +149,13 @@ func TestDeliveryLogDurable(t *testing.T) {
 	if err := second.Record(ctx, notify.Attempt{AlertID: "a2", Destination: "oncall", Attempt: 1, Status: notify.StatusDelivered, AttemptedAt: attemptTime}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := first.Delivered(ctx, "a2", "oncall"); err != nil || !got {
-		t.Errorf("first store after the second delivered a2: Delivered = %v, %v; want true", got, err)
+	if got, err := delivered(first.State(ctx, "a2", "oncall")); err != nil || !got {
+		t.Errorf("first store after the second delivered a2: delivered = %v, %v; want true", got, err)
 	}
 }
+
+// delivered returns the Delivered flag of a State answer.
+func delivered(st notify.DeliveryState, err error) (bool, error) { return st.Delivered, err }
 
 // reopen opens another Store on s's database.
 func reopen(t *testing.T, s *Store) *Store {
@@ -153,9 +208,9 @@ func TestDeliveryLogConcurrent(t *testing.T) {
 	for w := range workers {
 		for i := range each {
 			id := fmt.Sprintf("alert-%d-%d", w, i)
-			got, err := fresh.Delivered(ctx, id, "oncall")
+			got, err := delivered(fresh.State(ctx, id, "oncall"))
 			if err != nil || got != (i%5 != 0) {
-				t.Errorf("Delivered(%s) = %v, %v; want %v", id, got, err, i%5 != 0)
+				t.Errorf("State(%s) = %v, %v; want %v", id, got, err, i%5 != 0)
 			}
 		}
 	}
@@ -196,24 +251,33 @@ func TestDeliveryLogRejects(t *testing.T) {
 func TestDeliveredSet(t *testing.T) {
 	var d deliveredSet
 	key := func(i int) deliveryKey { return deliveryKey{fmt.Sprint(i), "oncall"} }
-	if d.has(key(0)) {
+	state := func(i int) notify.DeliveryState { return notify.DeliveryState{Delivered: true, Attempts: i%7 + 1} }
+	add := func(i int) { d.add(key(i), state(i)) }
+	has := func(i int) bool {
+		st, ok := d.get(key(i))
+		if ok && st != state(i) {
+			t.Errorf("key %d remembered as %+v, want %+v", i, st, state(i))
+		}
+		return ok
+	}
+	if has(0) {
 		t.Fatal("empty set has a key")
 	}
 	for i := range deliveredCap {
-		d.add(key(i))
+		add(i)
 	}
-	d.add(key(deliveredCap)) // the first generation is now the previous one
-	if !d.has(key(0)) {      // and asking moves key 0 to the current one
+	add(deliveredCap) // the first generation is now the previous one
+	if !has(0) {      // and asking moves key 0 to the current one
 		t.Fatal("key 0 forgotten after one generation")
 	}
 	for i := deliveredCap + 1; i < 2*deliveredCap; i++ {
-		d.add(key(i))
+		add(i)
 	}
-	d.add(key(2 * deliveredCap)) // the first generation is dropped
-	if d.has(key(1)) {
+	add(2 * deliveredCap) // the first generation is dropped
+	if has(1) {
 		t.Error("key 1 remembered after two generations; the set must stay bounded")
 	}
-	if !d.has(key(0)) || !d.has(key(2*deliveredCap)) || !d.has(key(2*deliveredCap-1)) {
+	if !has(0) || !has(2*deliveredCap) || !has(2*deliveredCap-1) {
 		t.Error("a recent key was forgotten")
 	}
 	if n := len(d.cur) + len(d.prev); n > 2*deliveredCap {
@@ -243,18 +307,18 @@ func fillDeliveries(tb testing.TB, s *Store, n int) (ids, dests, statuses []stri
 	return ids, dests, statuses
 }
 
-// TestDeliveredReadsFewRows checks that the lookup uses the table's
+// TestStateReadsFewRows checks that the lookup uses the table's
 // sorting key: on 100k attempts it reads at most two index granules
 // (8192 rows each), while a query that cannot use the key is stopped by
 // the same limit.
-func TestDeliveredReadsFewRows(t *testing.T) {
+func TestStateReadsFewRows(t *testing.T) {
 	s := testStore(t, Config{})
 	ids, dests, statuses := fillDeliveries(t, s, 100_000)
 	ctx := ch.Context(t.Context(), ch.WithSettings(ch.Settings{"max_rows_to_read": 2 * 8192}))
 	for _, k := range []int{0, 1, 3, 50_001, 99_998, 99_999} {
-		got, err := s.Delivered(ctx, ids[k], dests[k])
+		got, err := delivered(s.State(ctx, ids[k], dests[k]))
 		if err != nil || got != (statuses[k] == "delivered") {
-			t.Errorf("Delivered(%s, %s) = %v, %v; status %s", ids[k], dests[k], got, err, statuses[k])
+			t.Errorf("State(%s, %s) = %v, %v; status %s", ids[k], dests[k], got, err, statuses[k])
 		}
 	}
 	var n uint64
@@ -264,10 +328,10 @@ func TestDeliveredReadsFewRows(t *testing.T) {
 	}
 }
 
-// BenchmarkDelivered measures the lookup a notifier makes for every alert
+// BenchmarkState measures the lookup a notifier makes for every alert
 // and destination, on a table of 100k attempts, with no remembered keys:
 // one query through the primary index.
-func BenchmarkDelivered(b *testing.B) {
+func BenchmarkState(b *testing.B) {
 	const rows = 100_000
 	s := testStore(b, Config{})
 	ctx := context.Background()
@@ -277,9 +341,9 @@ func BenchmarkDelivered(b *testing.B) {
 		s.delivered.cur, s.delivered.prev = nil, nil
 		k := (i * 7919) % rows
 		i++
-		got, err := s.Delivered(ctx, ids[k], dests[k])
+		got, err := delivered(s.State(ctx, ids[k], dests[k]))
 		if err != nil || got != (statuses[k] == "delivered") {
-			b.Fatalf("Delivered(%s, %s) = %v, %v; status %s", ids[k], dests[k], got, err, statuses[k])
+			b.Fatalf("State(%s, %s) = %v, %v; status %s", ids[k], dests[k], got, err, statuses[k])
 		}
 	}
 }
@@ -359,7 +423,7 @@ func (p *flakyProxy) setDown(down bool) {
 }
 
 // TestDeliveryLogRidesOutOutage cuts the connections to ClickHouse and
-// refuses new ones for a moment: Record and Delivered wait for the server
+// refuses new ones for a moment: Record and State wait for the server
 // to come back instead of failing (which would stop the notifier), and a
 // caller's deadline still ends the wait.
 func TestDeliveryLogRidesOutOutage(t *testing.T) {
@@ -389,11 +453,11 @@ func TestDeliveryLogRidesOutOutage(t *testing.T) {
 	}
 	proxy.setDown(true)
 	time.AfterFunc(700*time.Millisecond, func() { proxy.setDown(false) })
-	if got, err := via.Delivered(ctx, "x", "oncall"); err != nil || !got {
-		t.Fatalf("Delivered across a short outage = %v, %v; want true", got, err)
+	if got, err := delivered(via.State(ctx, "x", "oncall")); err != nil || !got {
+		t.Fatalf("State across a short outage = %v, %v; want true", got, err)
 	}
-	if got, err := s.Delivered(ctx, "x", "oncall"); err != nil || !got {
-		t.Errorf("the direct store: Delivered = %v, %v; want true", got, err)
+	if got, err := delivered(s.State(ctx, "x", "oncall")); err != nil || !got {
+		t.Errorf("the direct store: delivered = %v, %v; want true", got, err)
 	}
 
 	proxy.setDown(true)
@@ -401,10 +465,10 @@ func TestDeliveryLogRidesOutOutage(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if got, err := via.Delivered(short, "y", "oncall"); err == nil {
-		t.Errorf("Delivered with ClickHouse away = %v, nil; want an error", got)
+	if got, err := delivered(via.State(short, "y", "oncall")); err == nil {
+		t.Errorf("State with ClickHouse away = %v, nil; want an error", got)
 	}
 	if waited := time.Since(start); waited > 5*time.Second {
-		t.Errorf("Delivered waited %v past its caller's 300ms deadline", waited)
+		t.Errorf("State waited %v past its caller's 300ms deadline", waited)
 	}
 }

@@ -28,11 +28,18 @@ ON CONFLICT (alert_id, destination, attempt) DO UPDATE SET
 	return nil
 }
 
-// Delivered reports whether a delivery of the alert to the destination
-// was accepted.
-func (s *Store) Delivered(ctx context.Context, alertID, destination string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM alert_deliveries
-WHERE alert_id = ? AND destination = ? AND status = ?`, alertID, destination, string(notify.StatusDelivered)).Scan(&n)
-	return n > 0, err
+// State reads the delivery state of the alert at the destination:
+// whether a delivery was accepted, and the highest attempt numbers,
+// overall and dead-lettered (0 when there is none).
+func (s *Store) State(ctx context.Context, alertID, destination string) (notify.DeliveryState, error) {
+	var st notify.DeliveryState
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE status = ?) > 0,
+	coalesce(max(attempt), 0), coalesce(max(attempt) FILTER (WHERE status = ?), 0)
+FROM alert_deliveries WHERE alert_id = ? AND destination = ?`,
+		string(notify.StatusDelivered), string(notify.StatusDeadLetter), alertID, destination).
+		Scan(&st.Delivered, &st.Attempts, &st.DeadLettered)
+	if err != nil {
+		return notify.DeliveryState{}, fmt.Errorf("duckdb: looking up a delivery: %w", err)
+	}
+	return st, nil
 }
