@@ -127,8 +127,9 @@ type Rate struct {
 // 5xx, 429 and 408 responses and network errors; a Retry-After header is
 // honoured. Other failures dead-letter at once.
 type Retry struct {
-	// MaxAttempts is the number of attempts, the first included. Default
-	// DefaultMaxAttempts.
+	// MaxAttempts is the number of attempts, the first included, counting
+	// those recorded in the DeliveryLog since the last dead letter (before
+	// a restart, or by another replica). Default DefaultMaxAttempts.
 	MaxAttempts int `yaml:"max_attempts"`
 	// MaxAge is how long after the first attempt retries may go on.
 	// Default DefaultMaxAge.
