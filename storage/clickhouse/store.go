@@ -45,7 +45,7 @@ type Store struct {
 	features  features
 	retention time.Duration
 	now       func() time.Time
-	delivered deliveredSet // keys Delivered need not ask about again
+	delivered deliveredSet // keys State need not ask about again
 }
 
 var (
