@@ -132,7 +132,7 @@ func setupRole(fl *flag.FlagSet, rf roleFlags, s stdio, rs roleSetup) (*role, er
 // restart does not crash the role; it gives up only when ctx ends. On an
 // error everything it started is stopped.
 func (r *role) serve(ctx context.Context, extra ...ops.Check) error {
-	stop, err := startOps(ctx, r.cfg.Listen, ops.Handler(r.metrics, append(r.checks, extra...)...), r.log)
+	stop, err := startOps(ctx, r.cfg.Listen, r.cfg.Pprof, ops.Handler(r.metrics, append(r.checks, extra...)...), r.log)
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ func runRun(ctx context.Context, args []string, s stdio) error {
 		p.notifier = notifier
 		metrics.WatchNotifier(notifier.Stats)
 	}
-	stopServer, err := serveOps(ctx, cfg.Listen, p, st, log)
+	stopServer, err := serveOps(ctx, cfg.Listen, cfg.Pprof, p, st, log)
 	if err != nil {
 		return errors.Join(err, st.Close())
 	}

@@ -59,6 +59,12 @@ type Config struct {
 	// /metrics, /healthz and /readyz. Default: none, no server (a
 	// deployment sets e.g. :9464).
 	Listen string `yaml:"listen"`
+	// Pprof also serves Go's profiling endpoints (/debug/pprof/) on
+	// Listen, for an operator finding where a role spends its CPU or
+	// memory. Default false: profiles show the program's internals and
+	// cost CPU while they are taken, so enable it only where Listen is
+	// reachable by operators alone.
+	Pprof bool `yaml:"pprof"`
 	// ShutdownTimeout bounds the flush after a stop signal; in the Kafka
 	// roles it bounds each batch's writes and commit, which also finish
 	// after a stop. Default 30s.

@@ -136,6 +136,30 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+// TestWithPprof checks that the profiling endpoints are served only when
+// asked for, beside the handler's own.
+func TestWithPprof(t *testing.T) {
+	plain := Handler(New())
+	for _, tc := range []struct {
+		h          http.Handler
+		path       string
+		code       int
+		bodyPrefix string
+	}{
+		{plain, "/debug/pprof/", 404, ""},
+		{WithPprof(plain), "/debug/pprof/", 200, "<html>"},
+		{WithPprof(plain), "/debug/pprof/goroutine?debug=1", 200, "goroutine profile:"},
+		{WithPprof(plain), "/healthz", 200, "ok"},
+		{WithPprof(plain), "/metrics", 200, "# HELP"},
+	} {
+		rec := httptest.NewRecorder()
+		tc.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+		if rec.Code != tc.code || !strings.HasPrefix(rec.Body.String(), tc.bodyPrefix) {
+			t.Errorf("%s: %d %.40q, want %d starting %q", tc.path, rec.Code, rec.Body.String(), tc.code, tc.bodyPrefix)
+		}
+	}
+}
+
 // TestRateLimit checks that a repeated error passes Burst times per
 // interval, that the next passing record says how many were dropped, and
 // that other messages and lower levels are not limited.
