@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,8 +28,16 @@ const DefaultCheckpointTopic = "vigil.checkpoints"
 // value as its value, and returns once all in-sync replicas acknowledged
 // it. The topic is compacted (cleanup.policy=compact), so Kafka keeps at
 // least the latest value of every key. OpenCheckpoints reads the topic from
-// its first to its end offsets into memory (one value per source: it is
-// small); Load serves from there, updated by this instance's Saves.
+// its first to its end offsets and keeps in memory the latest value of
+// every key up to 4 KiB (a source's checkpoint, a snapshot's manifest) and
+// only the partition and offset of every larger one (a snapshot's chunk);
+// Load serves the small values from memory, updated by this instance's
+// Saves, and reads a large one from the topic at its offset. A Save of a
+// large value keeps no copy: the key is listed at once, and the next Load
+// of it refreshes first to learn where the value was written. A large
+// value no longer at its offset (compacted away after a newer value or a
+// tombstone of its key) is looked up again after one Refresh and is
+// missing when it is still not there.
 //
 // Like checkpoint.Dir, several sources of one ingester may share it, and
 // ingesters on different machines may share the topic as long as they
@@ -42,13 +51,33 @@ type Checkpoints struct {
 	cfg   Config
 	cl    *kafka.Client
 	prod  *Producer[[]byte]
+	large int // values longer than this are held by location
 
-	mu   sync.Mutex
-	vals map[string][]byte
-	ends map[int]int64 // the end offset read so far of each partition
+	// reading is held by Refresh and read-held by the Saves of large
+	// values, so that no refresh runs between the write of a large value
+	// and its record as unread: the next refresh finds it.
+	reading sync.RWMutex
+	mu      sync.Mutex
+	vals    map[string]entry
+	ends    map[int]int64 // the end offset read so far of each partition
 }
 
 var _ checkpoint.Store = (*Checkpoints)(nil)
+
+// largeValue is the size above which Checkpoints holds a value by location.
+const largeValue = 4 << 10
+
+// unread is the offset of a large value this instance saved and has not
+// read back from the topic yet.
+const unread = -1
+
+// entry is what Checkpoints holds of the latest value of a key: the value
+// itself when it is small, else where it is in the topic.
+type entry struct {
+	data []byte // a small value; nil for a large one
+	part int    // the partition of a large value
+	off  int64  // the offset of a large value, or unread
+}
 
 // OpenCheckpoints returns the checkpoint store on topic (default
 // vigil.checkpoints), creating the topic when it is missing: one
@@ -56,6 +85,12 @@ var _ checkpoint.Store = (*Checkpoints)(nil)
 // existing topic must be compacted: under a delete policy, retention
 // would delete checkpoints and sources would restart from their lookback.
 func OpenCheckpoints(ctx context.Context, c Config, topic string) (*Checkpoints, error) {
+	return openCheckpointStore(ctx, c, topic, largeValue)
+}
+
+// openCheckpointStore is OpenCheckpoints holding the values longer than
+// large by location.
+func openCheckpointStore(ctx context.Context, c Config, topic string, large int) (*Checkpoints, error) {
 	if topic == "" {
 		topic = DefaultCheckpointTopic
 	}
@@ -70,24 +105,26 @@ func OpenCheckpoints(ctx context.Context, c Config, topic string) (*Checkpoints,
 	if err := ensureCompacted(ctx, cl, topic, c.ReplicationFactor); err != nil {
 		return nil, err
 	}
-	vals, ends := map[string][]byte{}, map[int]int64{}
-	if err := readCheckpoints(ctx, c, cl, topic, vals, ends); err != nil {
+	s := &Checkpoints{topic: topic, cfg: c, cl: cl, large: large, vals: map[string]entry{}, ends: map[int]int64{}}
+	if err := s.read(ctx); err != nil {
 		return nil, err
 	}
-	prod, err := NewProducer[[]byte](c, topic, bytesCodec{})
-	if err != nil {
+	if s.prod, err = NewProducer[[]byte](c, topic, bytesCodec{}); err != nil {
 		return nil, err
 	}
-	return &Checkpoints{topic: topic, cfg: c, cl: cl, prod: prod, vals: vals, ends: ends}, nil
+	return s, nil
 }
 
 // Refresh reads the messages written to the topic since it was last read
 // (by OpenCheckpoints or Refresh), so that Load returns what other
-// instances saved since.
+// instances saved since and finds the large values this one saved. It
+// waits for the Saves of large values in progress.
 func (s *Checkpoints) Refresh(ctx context.Context) error {
+	s.reading.Lock()
+	defer s.reading.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return readCheckpoints(ctx, s.cfg, s.cl, s.topic, s.vals, s.ends)
+	return s.read(ctx)
 }
 
 // Keys returns the keys that hold a value and start with prefix, sorted.
@@ -107,28 +144,168 @@ func (s *Checkpoints) Keys(prefix string) []string {
 // Load returns the latest value saved under key, or nil when there is
 // none.
 func (s *Checkpoints) Load(ctx context.Context, key string) ([]byte, error) {
+	vals, err := s.loadAll(ctx, []string{key})
+	if err != nil {
+		return nil, err
+	}
+	return vals[0], nil
+}
+
+// loadAll returns the latest values of keys, in their order, nil for the
+// keys that have none. It reads the large values of one partition with one
+// reader, in the order of their offsets (the chunks of a snapshot are
+// usually adjacent). A large value whose location is unread or stale is
+// looked up again after one Refresh, and is missing (nil) when it is still
+// not there.
+func (s *Checkpoints) loadAll(ctx context.Context, keys []string) ([][]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.vals[key]), nil
+	vals := make([][]byte, len(keys))
+	todo := make([]int, len(keys)) // the indexes of the keys to look up
+	for i := range todo {
+		todo[i] = i
+	}
+	for refreshed := false; ; refreshed = true {
+		var locs []location
+		var again []int
+		s.mu.Lock()
+		for _, i := range todo {
+			switch v, ok := s.vals[keys[i]]; {
+			case !ok:
+			case v.data != nil:
+				vals[i] = bytes.Clone(v.data)
+			case v.off == unread:
+				again = append(again, i)
+			default:
+				locs = append(locs, location{i: i, part: v.part, off: v.off})
+			}
+		}
+		s.mu.Unlock()
+		stale, err := s.fetch(ctx, keys, locs, vals)
+		if err != nil {
+			return nil, err
+		}
+		again = append(again, stale...)
+		if len(again) == 0 || refreshed {
+			return vals, nil
+		}
+		if err := s.Refresh(ctx); err != nil {
+			return nil, err
+		}
+		todo = again
+	}
+}
+
+// location is where loadAll looks for the value of keys[i].
+type location struct {
+	i    int
+	part int
+	off  int64
+}
+
+// fetch reads the large values at locs from the topic into vals, and
+// returns the indexes of the keys whose location is stale: outside the
+// partition's offsets, compacted away or holding another key.
+func (s *Checkpoints) fetch(ctx context.Context, keys []string, locs []location, vals [][]byte) ([]int, error) {
+	slices.SortFunc(locs, func(a, b location) int {
+		return cmp.Or(cmp.Compare(a.part, b.part), cmp.Compare(a.off, b.off))
+	})
+	var stale []int
+	for len(locs) > 0 {
+		n := 1
+		for n < len(locs) && locs[n].part == locs[0].part {
+			n++
+		}
+		st, err := s.fetchPartition(ctx, keys, locs[0].part, locs[:n], vals)
+		if err != nil {
+			return nil, err
+		}
+		stale = append(stale, st...)
+		locs = locs[n:]
+	}
+	return stale, nil
+}
+
+// fetchPartition is fetch for the locations in partition p, sorted by
+// offset.
+func (s *Checkpoints) fetchPartition(ctx context.Context, keys []string, p int, locs []location, vals [][]byte) ([]int, error) {
+	first, end, err := partitionOffsets(ctx, s.cl, s.topic, p)
+	if err != nil {
+		return nil, err
+	}
+	dialer, err := s.cfg.dialer()
+	if err != nil {
+		return nil, err
+	}
+	r := partitionReader(s.cfg, dialer, s.topic, p)
+	defer r.Close()
+	var stale []int
+	var m kafka.Message // the first message at or after the offsets looked up so far
+	read := false
+	for n, l := range locs {
+		if l.off < first || l.off >= end {
+			stale = append(stale, l.i)
+			continue
+		}
+		if !read || m.Offset < l.off {
+			if !read || m.Offset+1 != l.off { // else the reader is at l.off
+				if err := r.SetOffset(l.off); err != nil {
+					return nil, fmt.Errorf("kafka: read %s/%d: %w", s.topic, p, err)
+				}
+			}
+			if m, err = r.FetchMessage(ctx); errors.Is(err, kafka.OffsetOutOfRange) {
+				// The partition's first offset moved past the rest.
+				for _, l := range locs[n:] {
+					stale = append(stale, l.i)
+				}
+				return stale, nil
+			} else if err != nil {
+				return nil, fmt.Errorf("kafka: read %s/%d at %d: %w", s.topic, p, l.off, err)
+			}
+			read = true
+		}
+		if m.Offset == l.off && string(m.Key) == keys[l.i] && len(m.Value) > 0 {
+			vals[l.i] = m.Value
+		} else {
+			stale = append(stale, l.i)
+		}
+	}
+	return stale, nil
 }
 
 // Save writes value under key and returns once Kafka acknowledged it (all
 // in-sync replicas).
 func (s *Checkpoints) Save(ctx context.Context, key string, value []byte) error {
+	if len(value) > s.large {
+		s.reading.RLock()
+		defer s.reading.RUnlock()
+	}
 	if err := s.prod.Write(ctx, storage.Message[[]byte]{Key: []byte(key), Value: value}); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", key, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(value) == 0 {
+	switch {
+	case len(value) == 0:
 		delete(s.vals, key)
-	} else {
-		s.vals[key] = bytes.Clone(value)
+	case len(value) > s.large:
+		s.vals[key] = entry{off: unread}
+	default:
+		s.vals[key] = entry{data: bytes.Clone(value)}
 	}
 	return nil
+}
+
+// held returns the bytes of the values held in memory.
+func (s *Checkpoints) held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.vals {
+		n += len(v.data)
+	}
+	return n
 }
 
 // Topic returns the topic's name.
@@ -204,80 +381,92 @@ func cleanupPolicy(ctx context.Context, cl *kafka.Client, topic string) (string,
 	return "", fmt.Errorf("kafka: describe topic %s: no cleanup.policy in the response", topic)
 }
 
-// readCheckpoints reads every partition of topic from ends (its first
-// offset when missing) to its end offset, applies the latest value of each
-// key to vals and records the end offsets read in ends.
-func readCheckpoints(ctx context.Context, c Config, cl *kafka.Client, topic string, vals map[string][]byte, ends map[int]int64) error {
-	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+// read reads every partition of the topic from s.ends (its first offset
+// when missing) to its end offset, applies the latest value of each key to
+// s.vals and records the end offsets read in s.ends. It is called with
+// s.mu held, or before s is shared.
+func (s *Checkpoints) read(ctx context.Context) error {
+	md, err := s.cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.topic}})
 	if err != nil {
-		return fmt.Errorf("kafka: metadata of %s: %w", topic, err)
+		return fmt.Errorf("kafka: metadata of %s: %w", s.topic, err)
 	}
 	var parts []int
 	for _, t := range md.Topics {
-		if t.Name != topic {
+		if t.Name != s.topic {
 			continue
 		}
 		if t.Error != nil {
-			return fmt.Errorf("kafka: metadata of %s: %w", topic, t.Error)
+			return fmt.Errorf("kafka: metadata of %s: %w", s.topic, t.Error)
 		}
 		for _, p := range t.Partitions {
 			parts = append(parts, p.ID)
 		}
 	}
 	if len(parts) == 0 {
-		return fmt.Errorf("kafka: checkpoint topic %s has no partitions", topic)
+		return fmt.Errorf("kafka: checkpoint topic %s has no partitions", s.topic)
 	}
-	dialer, err := c.dialer()
+	dialer, err := s.cfg.dialer()
 	if err != nil {
 		return err
 	}
 	for _, p := range parts {
-		first, end, err := partitionOffsets(ctx, cl, topic, p)
+		first, end, err := partitionOffsets(ctx, s.cl, s.topic, p)
 		if err != nil {
 			return err
 		}
-		if read, ok := ends[p]; ok && read > first {
+		if read, ok := s.ends[p]; ok && read > first {
 			first = read
 		}
 		if first >= end {
 			continue
 		}
-		if err := readPartition(ctx, c, dialer, topic, p, first, end, vals); err != nil {
+		if err := s.readPartition(ctx, dialer, p, first, end); err != nil {
 			return err
 		}
-		ends[p] = end
+		s.ends[p] = end
 	}
 	return nil
 }
 
 // readPartition applies the messages of partition p from offset first up
-// to end to vals.
-func readPartition(ctx context.Context, c Config, dialer *kafka.Dialer, topic string, p int, first, end int64, vals map[string][]byte) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: c.Brokers, Topic: topic, Partition: p, Dialer: dialer,
-		MaxBytes: c.Consumer.MaxBytes, MaxWait: c.Consumer.MaxWait,
-		Logger:      kafkaLogger(c.Logger, slog.LevelDebug, "kafka-go reader"),
-		ErrorLogger: kafkaLogger(c.Logger, slog.LevelWarn, "kafka-go reader error"),
-	})
+// to end to s.vals: a small value itself, a large one's location.
+func (s *Checkpoints) readPartition(ctx context.Context, dialer *kafka.Dialer, p int, first, end int64) error {
+	r := partitionReader(s.cfg, dialer, s.topic, p)
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {
-		return fmt.Errorf("kafka: read %s/%d: %w", topic, p, err)
+		return fmt.Errorf("kafka: read %s/%d: %w", s.topic, p, err)
 	}
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			return fmt.Errorf("kafka: read %s/%d: %w", topic, p, err)
+			return fmt.Errorf("kafka: read %s/%d: %w", s.topic, p, err)
 		}
 		if m.Offset >= end {
 			return nil
 		}
-		if len(m.Value) == 0 {
-			delete(vals, string(m.Key))
-		} else {
-			vals[string(m.Key)] = m.Value
+		switch k := string(m.Key); {
+		case len(m.Value) == 0:
+			delete(s.vals, k)
+		case len(m.Value) > s.large:
+			s.vals[k] = entry{part: p, off: m.Offset}
+		default:
+			s.vals[k] = entry{data: m.Value}
 		}
 		if m.Offset+1 >= end {
 			return nil
 		}
 	}
+}
+
+// partitionReader returns a reader of partition p of topic that fails on
+// an offset out of range rather than waiting, and queues few messages:
+// they may be snapshot chunks of half a megabyte.
+func partitionReader(c Config, dialer *kafka.Dialer, topic string, p int) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers: c.Brokers, Topic: topic, Partition: p, Dialer: dialer,
+		MaxBytes: c.Consumer.MaxBytes, MaxWait: c.Consumer.MaxWait,
+		QueueCapacity: 4, OffsetOutOfRangeError: true,
+		Logger:      kafkaLogger(c.Logger, slog.LevelDebug, "kafka-go reader"),
+		ErrorLogger: kafkaLogger(c.Logger, slog.LevelWarn, "kafka-go reader error"),
+	})
 }

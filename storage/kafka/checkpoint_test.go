@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +127,75 @@ func TestCheckpointsTopicConfig(t *testing.T) {
 	save(t, s, "k", "v")
 	if got := load(t, openCheckpoints(t, cfg, "ckpt.both"), "k"); got != "v" {
 		t.Errorf("three partitions, compact,delete: loaded %q", got)
+	}
+}
+
+// TestCheckpointsLargeValues: values above the threshold are held by
+// location and read from the topic, by the instance that saved them and by
+// a new one; a location made stale by a newer value or a tombstone and
+// then compaction loads the newer value or nothing, never the content now
+// at that offset or the old value.
+func TestCheckpointsLargeValues(t *testing.T) {
+	cl, cfg := clusterConfig(t)
+	open := func() *Checkpoints {
+		t.Helper()
+		s, err := openCheckpointStore(testContext(t), cfg, "ckpt.large", 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	big := func(c string) string { return strings.Repeat(c, 100) }
+	w := open()
+	save(t, w, "a", big("a"))
+	save(t, w, "keep", "k")
+	save(t, w, "b", big("b"))
+	save(t, w, "c", big("c"))
+	save(t, w, "small", "s")
+	save(t, w, "edge", strings.Repeat("e", 64)) // not above the threshold: held
+	const small = 1 + 1 + 64                    // keep, small and edge
+	if got := w.held(); got != small {
+		t.Errorf("%d bytes held after the saves, want the %d of the small values", got, small)
+	}
+	if got := load(t, w, "a"); got != big("a") {
+		t.Errorf("own save loads %q", got)
+	}
+	// A second value of a key saved by this instance replaces the first.
+	save(t, w, "a", big("A"))
+	if got := load(t, w, "a"); got != big("A") {
+		t.Errorf("own second save loads %q, want the second value", got)
+	}
+	if keys := w.Keys(""); !slices.Equal(keys, []string{"a", "b", "c", "edge", "keep", "small"}) {
+		t.Errorf("keys %q", keys)
+	}
+
+	r := open()
+	if got := r.held(); got != small {
+		t.Errorf("a new instance holds %d bytes, want the %d of the small values", got, small)
+	}
+	for k, want := range map[string]string{"a": big("A"), "b": big("b"), "c": big("c"), "edge": strings.Repeat("e", 64)} {
+		if got := load(t, r, k); got != want {
+			t.Errorf("new instance: %s loads %q, want %q", k, got, want)
+		}
+	}
+
+	// Another instance overwrites a and deletes b; compaction then removes
+	// the values r knows the offsets of: a's was the partition's first
+	// message, which now starts after it; b's offset is now followed by c.
+	save(t, w, "a", big("x"))
+	save(t, w, "b", "")
+	save(t, w, "small", "t")
+	cl.Compact()
+	if first, _, err := partitionOffsets(testContext(t), r.cl, r.topic, 0); err != nil || first != 1 {
+		t.Fatalf("first offset %d (%v) after compaction, want 1", first, err)
+	}
+	for k, want := range map[string]string{"a": big("x"), "b": "", "c": big("c")} {
+		if got := load(t, r, k); got != want {
+			t.Errorf("after compaction: %s loads %q, want %q", k, got, want)
+		}
+	}
+	if got := r.held(); got != small {
+		t.Errorf("after the loads: %d bytes held, want %d", got, small)
 	}
 }

@@ -47,6 +47,13 @@ var (
 // its chunks in place, so Load returns the previous complete snapshot;
 // Load returns a snapshot only when its manifest and all its chunks agree.
 //
+// Memory: Snapshots holds the manifests of every name in the topic and the
+// chunks of at most 4 KiB (a small snapshot, the tail of a large one), and
+// of every larger chunk only its partition and offset; Save keeps no copy
+// of the chunks it writes. Load reads the chunks of the snapshot it loads
+// from the topic, with one reader per partition, in the order of their
+// offsets, and keeps none of them.
+//
 // Load refreshes the store first, so it sees the snapshots saved by other
 // instances (the previous owner of a partition). Two instances may save
 // under one name at once, briefly, during a rebalance: each writes and
@@ -89,13 +96,19 @@ type manifest struct {
 // is missing. chunk is the size of a chunk (default
 // DefaultSnapshotChunk); it must stay below the topic's max.message.bytes.
 func OpenSnapshots(ctx context.Context, c Config, topic string, chunk int) (*Snapshots, error) {
+	return openSnapshotStore(ctx, c, topic, chunk, largeValue)
+}
+
+// openSnapshotStore is OpenSnapshots on a store holding the values longer
+// than large by location.
+func openSnapshotStore(ctx context.Context, c Config, topic string, chunk, large int) (*Snapshots, error) {
 	if topic == "" {
 		topic = DefaultSnapshotTopic
 	}
 	if chunk <= 0 {
 		chunk = DefaultSnapshotChunk
 	}
-	store, err := OpenCheckpoints(ctx, c, topic)
+	store, err := openCheckpointStore(ctx, c, topic, large)
 	if err != nil {
 		return nil, err
 	}
@@ -178,16 +191,21 @@ func (s *Snapshots) Load(ctx context.Context, name string) (Snapshot, error) {
 	if m.Encoding != "gzip" || m.Chunks <= 0 {
 		return Snapshot{}, fmt.Errorf("snapshot %s: manifest with encoding %q and %d chunks (%w)", name, m.Encoding, m.Chunks, ErrDamagedSnapshot)
 	}
+	keys := make([]string, m.Chunks)
+	for i := range keys {
+		keys[i] = chunkKey(name, m.Generation, i)
+	}
+	chunks, err := s.store.loadAll(ctx, keys)
+	if err != nil {
+		return Snapshot{}, err
+	}
 	stored := make([]byte, 0, m.Size)
-	for i := range m.Chunks {
-		b, err := s.store.Load(ctx, chunkKey(name, m.Generation, i))
-		if err != nil {
-			return Snapshot{}, err
-		}
+	for i, b := range chunks {
 		if b == nil {
 			return Snapshot{}, fmt.Errorf("snapshot %s: chunk %d of %d of generation %s is missing (%w)", name, i, m.Chunks, m.Generation, ErrDamagedSnapshot)
 		}
 		stored = append(stored, b...)
+		chunks[i] = nil
 	}
 	sum := sha256.Sum256(stored)
 	if len(stored) != m.Size || hex.EncodeToString(sum[:]) != m.SHA256 {

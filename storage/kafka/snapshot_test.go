@@ -8,9 +8,13 @@ import (
 	"testing"
 )
 
+// testLarge is the size above which the stores of the tests hold values
+// by location: below the tests' chunks of 1,000 bytes, above manifests.
+const testLarge = 512
+
 func openSnapshots(t *testing.T, cfg Config, chunk int) *Snapshots {
 	t.Helper()
-	s, err := OpenSnapshots(testContext(t), cfg, "", chunk)
+	s, err := openSnapshotStore(testContext(t), cfg, "", chunk, testLarge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +135,11 @@ func TestSnapshotsTornWrite(t *testing.T) {
 // limit is stored in chunks of the default size.
 func TestSnapshotsLarge(t *testing.T) {
 	_, cfg := clusterConfig(t)
-	s := openSnapshots(t, cfg, 0)
+	s, err := OpenSnapshots(testContext(t), cfg, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
 	big := random(3<<20 + 12345)
 	n, err := s.Save(testContext(t), "g/3", 1<<40, big)
 	if err != nil {
@@ -143,5 +151,71 @@ func TestSnapshotsLarge(t *testing.T) {
 	if keys := s.store.Keys("g/3/"); len(keys) != 7 {
 		t.Errorf("%d chunks, want 7 of at most %d bytes", len(keys), DefaultSnapshotChunk)
 	}
-	loadSnapshot(t, openSnapshots(t, cfg, 0), "g/3", 1<<40, big)
+	loadSnapshot(t, s, "g/3", 1<<40, big)
+	// Every chunk is larger than 4 KiB: only the manifest is in memory.
+	if held, mb := s.store.held(), load(t, s.store, "g/3"); held != len(mb) {
+		t.Errorf("%d bytes held in memory, want only the manifest's %d", held, len(mb))
+	}
+	r, err := OpenSnapshots(testContext(t), cfg, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	loadSnapshot(t, r, "g/3", 1<<40, big)
+	if held := r.store.held(); held >= 1<<10 {
+		t.Errorf("a restarted instance holds %d bytes in memory, want only the manifest", held)
+	}
+}
+
+// TestSnapshotsMemory: the store holds the manifests and the chunks small
+// enough to be held, and only the location of the others, after a save and
+// after a load, in the instance that saved and in a new one; both load the
+// snapshots right from the topic.
+func TestSnapshotsMemory(t *testing.T) {
+	_, cfg := clusterConfig(t)
+	s := openSnapshots(t, cfg, 1000)
+	data := map[string][]byte{"g/1": random(20_000), "g/2": random(7_300), "g/3": []byte(strings.Repeat("state ", 1000))}
+	stored := map[string]int{}
+	for name, d := range data {
+		n, err := s.Save(testContext(t), name, int64(len(d)), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored[name] = n
+	}
+	// held is what the store must hold: the manifests and each snapshot's
+	// last chunk when it is at most testLarge bytes.
+	held := func(r *Snapshots) int {
+		n := 0
+		for name := range data {
+			n += len(load(t, r.store, name))
+			if tail := stored[name] % 1000; tail > 0 && tail <= testLarge {
+				n += tail
+			}
+		}
+		return n
+	}
+	want := held(s)
+	if want >= 3*testLarge+3*1000 {
+		t.Fatalf("%d bytes to hold, want a few hundred (stored %v)", want, stored)
+	}
+	if got := s.store.held(); got != want {
+		t.Errorf("after the saves: %d bytes held, want %d", got, want)
+	}
+	for name, d := range data {
+		loadSnapshot(t, s, name, int64(len(d)), d)
+	}
+	if got := s.store.held(); got != want {
+		t.Errorf("after the loads: %d bytes held, want %d", got, want)
+	}
+	r := openSnapshots(t, cfg, 1000)
+	if got := r.store.held(); got != want {
+		t.Errorf("a new instance: %d bytes held, want %d", got, want)
+	}
+	for name, d := range data {
+		loadSnapshot(t, r, name, int64(len(d)), d)
+	}
+	if got := r.store.held(); got != want {
+		t.Errorf("a new instance after the loads: %d bytes held, want %d", got, want)
+	}
 }
