@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -206,8 +207,10 @@ func (c EventCodec) Decode(value []byte, _ []kafka.Header) (*ingest.Event, error
 	return ev, nil
 }
 
-// integers replaces the json.Numbers in v by int when integral, else
-// float64.
+// integers replaces the json.Numbers in v by int when their value is
+// integral (written 3, 3.0 or 3e0 alike, as the decoders of these log
+// types make no float of an integral value), else float64. Integral
+// floats beyond ±2^53, which int would not hold exactly, stay float64.
 func integers(v any) any {
 	switch v := v.(type) {
 	case json.Number:
@@ -215,6 +218,9 @@ func integers(v any) any {
 			return i
 		}
 		f, _ := strconv.ParseFloat(string(v), 64)
+		if f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+			return int(f)
+		}
 		return f
 	case map[string]any:
 		for k, e := range v {
