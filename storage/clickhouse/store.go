@@ -103,6 +103,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}, nil
 }
 
+// maxRetentionDays bounds the URL's retention_days: a hundred years, far
+// below the overflow of time.Duration (about 106,000 days).
+const maxRetentionDays = 36500
+
 // parseURL turns a clickhouse:// URL into driver options, taking out the
 // parameters that are vigil's.
 func parseURL(raw string) (*ch.Options, time.Duration, error) {
@@ -116,6 +120,9 @@ func parseURL(raw string) (*ch.Options, time.Duration, error) {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 {
 			return nil, 0, fmt.Errorf("clickhouse: URL %q: retention_days %q is not a whole number of days", redact(raw), d)
+		}
+		if n > maxRetentionDays {
+			return nil, 0, fmt.Errorf("clickhouse: URL %q: retention_days %d is over %d (a hundred years); 0 keeps events forever", redact(raw), n, maxRetentionDays)
 		}
 		retention = time.Duration(n) * 24 * time.Hour
 		q.Del("retention_days")
