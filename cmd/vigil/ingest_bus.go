@@ -93,13 +93,8 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		decodeErrors: r.metrics.DecodeErrors, inputErrors: r.metrics.InputErrors}
 
 	var files []string
-	var aws []ingest.Source
-	var awsURLs []string
-	defer func() {
-		for _, src := range aws {
-			_ = src.Close() // unacknowledged batches are read again next time
-		}
-	}()
+	var aws []runSource
+	defer func() { closeRunSources(aws) }() // unacknowledged batches are read again next time
 	o := s3.Options{Bad: bi.badRecord}
 	if o.Checkpoints, err = busCheckpoints(ctx, cfg, *ckpt, sources); err != nil {
 		return err
@@ -119,7 +114,7 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 		if err != nil {
 			return err
 		}
-		aws, awsURLs = append(aws, src), append(awsURLs, awsconf.RedactURL(u))
+		aws = append(aws, runSource{label: awsconf.RedactURL(u), src: src})
 	}
 	paths, err := expandInputs(files)
 	if err != nil {
@@ -158,8 +153,8 @@ func runIngestBus(ctx context.Context, args []string, s stdio) error {
 			return nil
 		})
 	}
-	for i, src := range aws {
-		st.goStage("source", func() error { return bi.drain(runCtx, awsURLs[i], src) })
+	for _, rs := range aws {
+		st.goStage("source", func() error { return bi.drain(runCtx, rs) })
 	}
 	err = st.wait()
 	fmt.Fprintf(s.err, "ingest: %d events to %s, %d bad records in %s\n", bi.events.Load(), cfg.Topics.Events,
@@ -205,11 +200,11 @@ func (b *busIngest) write(ctx context.Context, evs []*ingest.Event) error {
 	return nil
 }
 
-// drain writes the batches of the AWS source at url until it ends or ctx
-// does, acknowledging each batch once Kafka has it.
-func (b *busIngest) drain(ctx context.Context, url string, src ingest.Source) error {
-	failed := func(err error) { b.inputFailed(url, err) } // the source retries the call itself
-	return drainSource(ctx, src, failed, func(ctx context.Context, evs []*ingest.Event, ack func(context.Context) error) error {
+// drain writes the batches of an AWS source until it ends or ctx does,
+// acknowledging each batch once Kafka has it.
+func (b *busIngest) drain(ctx context.Context, rs runSource) error {
+	failed := func(err error) { b.inputFailed(rs.label, err) } // the source retries the call itself
+	return drainSource(ctx, rs.src, failed, func(ctx context.Context, evs []*ingest.Event, ack func(context.Context) error) error {
 		if err := b.write(ctx, evs); err != nil {
 			return err
 		}

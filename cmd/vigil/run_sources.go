@@ -27,9 +27,9 @@ func awsScheme(rawURL string) bool {
 	return false
 }
 
-// runSource is an AWS source of vigil run.
+// runSource is an AWS source of vigil run or vigil ingest --bus.
 type runSource struct {
-	label string // the URL, redacted: Event metrics' source label
+	label string // the URL, redacted: the source's label in metrics and logs
 	src   ingest.Source
 }
 
