@@ -18,7 +18,11 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	segkafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/vigilsec/vigil/ingest"
+	"github.com/vigilsec/vigil/storage"
+	"github.com/vigilsec/vigil/storage/kafka"
 )
 
 // vigilBin is the binary built once by TestMain, or the one named by
@@ -325,4 +329,32 @@ func collapsed(t testing.TB, conn ch.Conn, db string) (rows, uniq uint64) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	return rows, uniq
+}
+
+// eventWriter returns a function that writes events to vigil.events keyed
+// by their source, as the ingest role keys them, so that one source's
+// events reach one matcher in order; it fails t on an error. The producer
+// closes when t ends.
+func eventWriter(ctx context.Context, t testing.TB, cfg kafka.Config) func(evs ...*ingest.Event) {
+	t.Helper()
+	prod, err := kafka.NewProducer(cfg, cfg.Topics.Events, kafka.EventCodec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prod.Close() })
+	return func(evs ...*ingest.Event) {
+		msgs := make([]storage.Message[*ingest.Event], len(evs))
+		for i, ev := range evs {
+			msgs[i] = storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}
+		}
+		if err := prod.Write(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// signalsPartition is the vigil.signals partition of rule's signals of
+// group key: the detect role keys them by rule and key.
+func signalsPartition(rule, key string) int {
+	return segkafka.Murmur2Balancer{}.Balance(segkafka.Message{Key: []byte(rule + "\x00" + key)}, 0, 1, 2, 3)
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	segkafka "github.com/segmentio/kafka-go"
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/storage"
@@ -135,20 +134,7 @@ func TestRebalanceMidAttack(t *testing.T) {
 	d2.start(t)
 	reader, drain := readAlerts(ctx, t, cfg, "e2e-alert-reader")
 
-	prod, err := kafka.NewProducer(cfg, cfg.Topics.Events, kafka.EventCodec{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	write := func(evs ...*ingest.Event) {
-		msgs := make([]storage.Message[*ingest.Event], len(evs))
-		for i, ev := range evs {
-			msgs[i] = storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}
-		}
-		if err := prod.Write(ctx, msgs...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := eventWriter(ctx, t, cfg)
 	// Both members must hold partitions before the attack starts.
 	time.Sleep(3 * time.Second)
 	base := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
@@ -181,7 +167,7 @@ func TestRebalanceMidAttack(t *testing.T) {
 		for s := range scenarios {
 			key := "principal=arn:aws:iam::111122223333:user/" + fmt.Sprintf("attacker-%d", s)
 			if reader.byKey[burstRule][key] == nil {
-				p := segkafka.Murmur2Balancer{}.Balance(segkafka.Message{Key: []byte(burstRule + "\x00" + key)}, 0, 1, 2, 3)
+				p := signalsPartition(burstRule, key)
 				missing = append(missing, fmt.Sprintf("attacker-%d (signals partition %d)", s, p))
 			}
 		}

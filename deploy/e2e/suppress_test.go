@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -13,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	segkafka "github.com/segmentio/kafka-go"
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
-	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/kafka"
 )
 
@@ -32,21 +29,16 @@ func rootEvent(id string, at time.Time) *ingest.Event {
 		"sourceIPAddress": "203.0.113.45",
 		"userIdentity":    map[string]any{"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"},
 	}
-	raw, err := json.Marshal(rec)
-	if err != nil {
-		panic(err) // a map of strings always encodes
-	}
-	return &ingest.Event{ID: id, Type: "cloudtrail", Time: at.UTC(), Source: "e2e://root", Fields: rec, Raw: raw}
+	return &ingest.Event{ID: id, Type: "cloudtrail", Time: at.UTC(), Source: "e2e://root", Fields: rec, Raw: rawOf(rec)}
 }
 
 // rootGroup is rootRule's suppress key of rootEvent.
 const rootGroup = "recipientAccountId=111122223333,sourceIPAddress=203.0.113.45"
 
 // signalsOwner returns the member whose last "signals partitions assigned"
-// log line holds the signals partition of key.
-func signalsOwner(t *testing.T, procs []*proc, key string) *proc {
+// log line holds signals partition part.
+func signalsOwner(t *testing.T, procs []*proc, part int) *proc {
 	t.Helper()
-	part := segkafka.Murmur2Balancer{}.Balance(segkafka.Message{Key: []byte(key)}, 0, 1, 2, 3)
 	for _, p := range procs {
 		data, err := os.ReadFile(p.log.Name())
 		if err != nil {
@@ -139,23 +131,9 @@ func TestSuppressionSurvivesRestart(t *testing.T) {
 				procs = append(procs, p)
 			}
 			log := readRuleAlerts(ctx, t, cfg, "e2e-root-reader", rootRule)
-			prod, err := kafka.NewProducer(cfg, cfg.Topics.Events, kafka.EventCodec{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer prod.Close()
-			write := func(evs ...*ingest.Event) {
-				msgs := make([]storage.Message[*ingest.Event], len(evs))
-				for i, ev := range evs {
-					// Keyed by source, as the ingest role keys them: one
-					// matcher sees them in order, so the first event
-					// opens the period and names the alert.
-					msgs[i] = storage.Message[*ingest.Event]{Key: []byte(ev.Source), Value: ev}
-				}
-				if err := prod.Write(ctx, msgs...); err != nil {
-					t.Fatal(err)
-				}
-			}
+			// Keyed by source: one matcher sees the events in order, so
+			// the first event opens the period and names the alert.
+			write := eventWriter(ctx, t, cfg)
 			time.Sleep(3 * time.Second) // every member holds partitions
 			base := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
 			n := 0
@@ -175,7 +153,7 @@ func TestSuppressionSurvivesRestart(t *testing.T) {
 			victim := procs[0]
 			if len(procs) > 1 {
 				// Kill the member whose correlator holds the period.
-				victim = signalsOwner(t, procs, rootRule+"\x00"+rootGroup)
+				victim = signalsOwner(t, procs, signalsPartition(rootRule, rootGroup))
 			}
 			victim.kill()
 			t.Logf("%s killed mid-period", victim.name)
@@ -189,9 +167,7 @@ func TestSuppressionSurvivesRestart(t *testing.T) {
 			// past the period's end: it closes.
 			z := rootEvent("z000-0000-0000-4000-8000-000000000000", base.Add(2*time.Hour))
 			z.Fields["userIdentity"] = map[string]any{"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/bystander"}
-			if z.Raw, err = json.Marshal(z.Fields); err != nil {
-				t.Fatal(err)
-			}
+			z.Raw = rawOf(z.Fields)
 			write(z)
 			var last detect.Alert
 			waitFor(t, 45*time.Second, "the root alert's final version", func() (bool, string) {
