@@ -24,8 +24,8 @@ type Alert struct {
 	LastTime  time.Time `json:"last_time"`
 	// Count is the number of matching events.
 	Count int `json:"count"`
-	// EventIDs are the IDs of the first matching events, at most
-	// Config.MaxEventIDs of them.
+	// EventIDs are the IDs of the first matching events, at most the
+	// correlator's Config.MaxEventIDs of them (package correlate).
 	EventIDs    []string `json:"event_ids"`
 	Tags        []string `json:"tags"`
 	LogType     string   `json:"log_type"`

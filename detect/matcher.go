@@ -13,25 +13,12 @@ import (
 
 // Config configures a Matcher. The zero value is valid.
 type Config struct {
-	// MaxEventIDs caps Alert.EventIDs; Count keeps the true number.
-	// Default 100.
-	MaxEventIDs int
 	// Signal, when set, receives the signals of correlation rules (rules
 	// with a correlate block) and of suppressed rules (single-event rules
 	// with a suppress block) during Match, in match order. When nil they
 	// are kept for Signals, at most MaxPendingSignals of them (more are
 	// dropped and counted in Stats.DroppedSignals).
 	Signal func(Signal)
-}
-
-// DefaultMaxEventIDs is the default of Config.MaxEventIDs.
-const DefaultMaxEventIDs = 100
-
-func (c Config) maxEventIDs() int {
-	if c.MaxEventIDs > 0 {
-		return c.MaxEventIDs
-	}
-	return DefaultMaxEventIDs
 }
 
 // Matcher evaluates a fixed set of rules on events. It is not safe for
