@@ -47,11 +47,12 @@ const DefaultCheckpointTopic = "vigil.checkpoints"
 // empty value is stored as a tombstone: Load then returns nil, as for a key
 // never saved.
 type Checkpoints struct {
-	topic string
-	cfg   Config
-	cl    *kafka.Client
-	prod  *Producer[[]byte]
-	large int // values longer than this are held by location
+	topic  string
+	cfg    Config
+	cl     *kafka.Client
+	dialer *kafka.Dialer // of the readers of the topic
+	prod   *Producer[[]byte]
+	large  int // values longer than this are held by location
 
 	// reading is held by Refresh and read-held by the Saves of large
 	// values, so that no refresh runs between the write of a large value
@@ -102,10 +103,14 @@ func openCheckpointStore(ctx context.Context, c Config, topic string, large int)
 	if err != nil {
 		return nil, err
 	}
+	dialer, err := c.dialer()
+	if err != nil {
+		return nil, err
+	}
 	if err := ensureCompacted(ctx, cl, topic, c.ReplicationFactor); err != nil {
 		return nil, err
 	}
-	s := &Checkpoints{topic: topic, cfg: c, cl: cl, large: large, vals: map[string]entry{}, ends: map[int]int64{}}
+	s := &Checkpoints{topic: topic, cfg: c, cl: cl, dialer: dialer, large: large, vals: map[string]entry{}, ends: map[int]int64{}}
 	if err := s.read(ctx); err != nil {
 		return nil, err
 	}
@@ -234,11 +239,7 @@ func (s *Checkpoints) fetchPartition(ctx context.Context, keys []string, p int, 
 	if err != nil {
 		return nil, err
 	}
-	dialer, err := s.cfg.dialer()
-	if err != nil {
-		return nil, err
-	}
-	r := partitionReader(s.cfg, dialer, s.topic, p)
+	r := s.reader(p)
 	defer r.Close()
 	var stale []int
 	var m kafka.Message // the first message at or after the offsets looked up so far
@@ -405,10 +406,6 @@ func (s *Checkpoints) read(ctx context.Context) error {
 	if len(parts) == 0 {
 		return fmt.Errorf("kafka: checkpoint topic %s has no partitions", s.topic)
 	}
-	dialer, err := s.cfg.dialer()
-	if err != nil {
-		return err
-	}
 	for _, p := range parts {
 		first, end, err := partitionOffsets(ctx, s.cl, s.topic, p)
 		if err != nil {
@@ -420,7 +417,7 @@ func (s *Checkpoints) read(ctx context.Context) error {
 		if first >= end {
 			continue
 		}
-		if err := s.readPartition(ctx, dialer, p, first, end); err != nil {
+		if err := s.readPartition(ctx, p, first, end); err != nil {
 			return err
 		}
 		s.ends[p] = end
@@ -430,8 +427,8 @@ func (s *Checkpoints) read(ctx context.Context) error {
 
 // readPartition applies the messages of partition p from offset first up
 // to end to s.vals: a small value itself, a large one's location.
-func (s *Checkpoints) readPartition(ctx context.Context, dialer *kafka.Dialer, p int, first, end int64) error {
-	r := partitionReader(s.cfg, dialer, s.topic, p)
+func (s *Checkpoints) readPartition(ctx context.Context, p int, first, end int64) error {
+	r := s.reader(p)
 	defer r.Close()
 	if err := r.SetOffset(first); err != nil {
 		return fmt.Errorf("kafka: read %s/%d: %w", s.topic, p, err)
@@ -458,15 +455,15 @@ func (s *Checkpoints) readPartition(ctx context.Context, dialer *kafka.Dialer, p
 	}
 }
 
-// partitionReader returns a reader of partition p of topic that fails on
-// an offset out of range rather than waiting, and queues few messages:
-// they may be snapshot chunks of half a megabyte.
-func partitionReader(c Config, dialer *kafka.Dialer, topic string, p int) *kafka.Reader {
+// reader returns a reader of partition p of the topic that fails on an
+// offset out of range rather than waiting, and queues few messages: they
+// may be snapshot chunks of half a megabyte.
+func (s *Checkpoints) reader(p int) *kafka.Reader {
 	return kafka.NewReader(kafka.ReaderConfig{
-		Brokers: c.Brokers, Topic: topic, Partition: p, Dialer: dialer,
-		MaxBytes: c.Consumer.MaxBytes, MaxWait: c.Consumer.MaxWait,
+		Brokers: s.cfg.Brokers, Topic: s.topic, Partition: p, Dialer: s.dialer,
+		MaxBytes: s.cfg.Consumer.MaxBytes, MaxWait: s.cfg.Consumer.MaxWait,
 		QueueCapacity: 4, OffsetOutOfRangeError: true,
-		Logger:      kafkaLogger(c.Logger, slog.LevelDebug, "kafka-go reader"),
-		ErrorLogger: kafkaLogger(c.Logger, slog.LevelWarn, "kafka-go reader error"),
+		Logger:      kafkaLogger(s.cfg.Logger, slog.LevelDebug, "kafka-go reader"),
+		ErrorLogger: kafkaLogger(s.cfg.Logger, slog.LevelWarn, "kafka-go reader error"),
 	})
 }
