@@ -298,17 +298,6 @@ func (s *Checkpoints) Save(ctx context.Context, key string, value []byte) error 
 	return nil
 }
 
-// held returns the bytes of the values held in memory.
-func (s *Checkpoints) held() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, v := range s.vals {
-		n += len(v.data)
-	}
-	return n
-}
-
 // Topic returns the topic's name.
 func (s *Checkpoints) Topic() string { return s.topic }
 

@@ -22,6 +22,17 @@ func openCheckpoints(t *testing.T, cfg Config, topic string) *Checkpoints {
 	return s
 }
 
+// held returns the bytes of the values held in memory.
+func (s *Checkpoints) held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.vals {
+		n += len(v.data)
+	}
+	return n
+}
+
 func load(t *testing.T, s checkpoint.Store, key string) string {
 	t.Helper()
 	b, err := s.Load(testContext(t), key)
