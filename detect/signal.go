@@ -102,7 +102,7 @@ func (m *Matcher) signal(st *ruleState, ev *ingest.Event) {
 			return
 		}
 		if c.Type == rules.CorrelateFirstSeen {
-			keys = st.firstSeenNew(keys, value, base.Time.UnixNano(), int64(c.Forget))
+			keys = st.firstSeenNew(keys, value, base.Time.UnixNano(), int64(c.Refresh()))
 		}
 		emit(0, keys, value)
 		return
@@ -143,17 +143,17 @@ func (m *Matcher) Signals() []Signal {
 const maxSent = 1 << 16
 
 // firstSeenNew returns the keys whose signal for value the correlator needs:
-// those whose pair was not sent within the last forget/32 of event time. A
-// first_seen correlator learns nothing from a value it saw lately (it
-// refreshes a value's last sighting at most every forget/32 itself), so
+// those whose pair was not sent within the last refresh of event time
+// (rules.Correlate.Refresh). A first_seen correlator learns nothing from a
+// value it saw lately (it refreshes a value's last sighting at most that
+// often itself), so
 // the matcher leaves those signals out, which for a busy principal is
 // nearly all of them. A signal earlier than the last sent one is always
 // sent, so that the correlator still sees a value's first sighting.
-func (st *ruleState) firstSeenNew(keys []string, value string, t, forget int64) []string {
+func (st *ruleState) firstSeenNew(keys []string, value string, t, refresh int64) []string {
 	if st.sent == nil || len(st.sent) >= maxSent {
 		st.sent = make(map[string]int64, min(len(st.sent), maxSent))
 	}
-	refresh := forget / 32
 	out := keys[:0]
 	for _, k := range keys {
 		pair := k + "\x00" + value

@@ -71,8 +71,7 @@ type Correlate struct {
 	// correlator sees for the rule; default DefaultLearn.
 	Learn time.Duration
 	// Forget is how long first_seen remembers a value not seen again (to
-	// within Forget/32: a value's last-seen time is refreshed at most that
-	// often); default DefaultForget.
+	// within Refresh); default DefaultForget.
 	Forget time.Duration
 	// Steps are the steps of sequence and absence, in order.
 	Steps []Step
@@ -115,6 +114,13 @@ type keyPart struct {
 func (c *Correlate) Span() time.Duration {
 	return max(c.Window, c.Within)
 }
+
+// Refresh is how often first_seen moves a known value's last-seen time
+// forward, Forget/32: a value is forgotten between Forget−Refresh and
+// Forget after its last signal. Refreshing on every signal would queue one
+// entry per signal for the whole Forget period (30 days by default), where
+// this queues at most one per value per Refresh.
+func (c *Correlate) Refresh() time.Duration { return c.Forget / 32 }
 
 // Value evaluates the Field expression on an event and returns its value as
 // text; ok is false when it is nil.

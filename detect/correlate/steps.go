@@ -8,18 +8,20 @@ import (
 
 // seenState learns the values of a first_seen rule per key.
 type seenState struct {
-	rc     *ruleCorr
-	learn  int64
-	forget int64
-	start  int64 // event time of the first signal; learning ends at start+learn
-	begun  bool
-	seen   map[uint64]int64 // hash of key and value → last seen
-	queue  fifo[hashAt]
+	rc      *ruleCorr
+	learn   int64
+	forget  int64
+	refresh int64 // see rules.Correlate.Refresh
+	start   int64 // event time of the first signal; learning ends at start+learn
+	begun   bool
+	seen    map[uint64]int64 // hash of key and value → last seen
+	queue   fifo[hashAt]
 }
 
 func newSeenState(rc *ruleCorr) *seenState {
 	c := rc.rule.Correlate
-	return &seenState{rc: rc, learn: int64(c.Learn), forget: int64(c.Forget), seen: map[uint64]int64{}}
+	return &seenState{rc: rc, learn: int64(c.Learn), forget: int64(c.Forget),
+		refresh: int64(c.Refresh()), seen: map[uint64]int64{}}
 }
 
 func (s *seenState) add(sig *detect.Signal, t int64) {
@@ -28,7 +30,7 @@ func (s *seenState) add(sig *detect.Signal, t int64) {
 	}
 	h := hashKey(sig.GroupKey + "\x00" + sig.Value)
 	last, known := s.seen[h]
-	if known && t >= last && t-last < s.refresh() {
+	if known && t >= last && t-last < s.refresh {
 		return // seen lately: nothing to learn, and no queue entry per signal
 	}
 	if !known && len(s.seen) >= s.rc.c.cfg.maxValues() {
@@ -47,13 +49,6 @@ func (s *seenState) add(sig *detect.Signal, t int64) {
 	s.rc.fire(a)
 	s.rc.close(a)
 }
-
-// refresh is how often a known value's last-seen time is moved forward:
-// a value is forgotten between Forget−refresh and Forget after its last
-// signal. Refreshing on every signal would queue one entry per signal for
-// the whole Forget period (30 days by default), where this queues at most
-// one per value per refresh.
-func (s *seenState) refresh() int64 { return s.forget / 32 }
 
 func (s *seenState) evictOne() {
 	for s.queue.len() > 0 {
