@@ -48,12 +48,14 @@ func (prefilter) Visit(node *ast.Node) {
 	b.Left = typedCall(prefilterFunc, b.Left, b.Left, &ast.ConstantNode{Value: lits})
 }
 
-// typedCall returns the call fn(a, b), located and typed as like (so that
-// the nodes around it compile as they did around like).
-func typedCall(fn func(any, any) any, like, a, b ast.Node) ast.Node {
+// typedCall returns the call fn(args...), located and typed as like (so
+// that the nodes around it compile as they did around like). fn must have
+// a signature the virtual machine calls directly, as func(any, any) any
+// and func(any) string do.
+func typedCall(fn any, like ast.Node, args ...ast.Node) ast.Node {
 	callee := &ast.ConstantNode{Value: fn}
 	callee.SetType(reflect.TypeOf(fn))
-	call := &ast.CallNode{Callee: callee, Arguments: []ast.Node{a, b}}
+	call := &ast.CallNode{Callee: callee, Arguments: args}
 	call.SetLocation(like.Location())
 	call.SetType(like.Type())
 	return call

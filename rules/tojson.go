@@ -3,7 +3,6 @@ package rules
 import (
 	"encoding/json"
 	"math"
-	"reflect"
 	"slices"
 	"strconv"
 
@@ -22,12 +21,7 @@ func (fastToJSON) Visit(node *ast.Node) {
 	if !ok || b.Name != "toJSON" || len(b.Arguments) != 1 {
 		return
 	}
-	callee := &ast.ConstantNode{Value: toJSON}
-	callee.SetType(toJSONType)
-	call := &ast.CallNode{Callee: callee, Arguments: b.Arguments}
-	call.SetLocation(b.Location())
-	call.SetType(b.Type())
-	*node = call
+	*node = typedCall(toJSON, b, b.Arguments...)
 }
 
 // toJSON implements toJSON(v). An error of the encoder is raised as the
@@ -42,8 +36,6 @@ func toJSON(v any) string {
 	}
 	return string(b)
 }
-
-var toJSONType = reflect.TypeOf(toJSON)
 
 // maxJSONDepth bounds the nesting appendJSON writes itself.
 const maxJSONDepth = 200
