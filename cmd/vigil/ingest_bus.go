@@ -38,11 +38,22 @@ func runIngestCommand(ctx context.Context, args []string, s stdio) error {
 		return runIngestBus(ctx, args, s)
 	}
 	for _, a := range args {
-		if a == "--bus" || a == "-bus" || strings.HasPrefix(a, "--bus=") || strings.HasPrefix(a, "-bus=") || roleConfigArg(a) {
+		if flagArg(a, "bus") || flagArg(a, "config") {
 			return runIngestBus(ctx, args, s)
 		}
 	}
 	return runIngest(ctx, args, s)
+}
+
+// flagArg reports whether the argument a sets the flag name: -name,
+// --name, -name=… or --name=….
+func flagArg(a, name string) bool {
+	a, ok := strings.CutPrefix(a, "-")
+	if !ok {
+		return false
+	}
+	a = strings.TrimPrefix(a, "-")
+	return a == name || strings.HasPrefix(a, name+"=")
 }
 
 // runIngestBus reads file:// and AWS sources onto vigil.events. Events are

@@ -69,3 +69,18 @@ func TestBusIngestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagArg checks the arguments that make vigil ingest the Kafka role.
+func TestFlagArg(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want bool
+	}{
+		{"--bus", true}, {"-bus", true}, {"--bus=kafka://b:9092", true}, {"-bus=", true},
+		{"bus", false}, {"---bus", false}, {"--bus-x", false}, {"--busy", false}, {"--source", false}, {"", false},
+	} {
+		if got := flagArg(tc.arg, "bus"); got != tc.want {
+			t.Errorf("flagArg(%q, bus) = %v, want %v", tc.arg, got, tc.want)
+		}
+	}
+}

@@ -270,9 +270,3 @@ func kafkaConfigOf(b config.Bus, getenv func(string) string) (kafka.Config, erro
 	}
 	return c, nil
 }
-
-// roleConfigArg reports whether a is the --config flag, which makes
-// vigil ingest the Kafka role.
-func roleConfigArg(a string) bool {
-	return a == "--config" || a == "-config" || strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config=")
-}
