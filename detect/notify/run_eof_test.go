@@ -21,6 +21,20 @@ func TestRunEndsWithItsTopic(t *testing.T) {
 		{Name: "crit", Match: Match{Severity: []string{"critical"}}, Destinations: []string{"now"}},
 		{Name: "rest", Default: true, Destinations: []string{"grouped"}, GroupWindow: time.Hour},
 	}})
+	crit := testAlert("root", "", "e0")
+	crit.Severity = "critical"
+	runOverTopic(t, n, crit, testAlert("scan", "src=1", "e1"), testAlert("scan", "src=1", "e2"))
+	if len(now.sent()) != 1 || len(grouped.sent()) != 1 || len(grouped.sent()[0].AlertIDs) != 2 {
+		t.Fatalf("sent: now %d, grouped %d", len(now.sent()), len(grouped.sent()))
+	}
+}
+
+// runOverTopic writes alerts to a new in-process alerts topic, ends it and
+// runs n over it: Run must return nil at the topic's end, having committed
+// everything, so that the next member of the group finds the topic's end
+// at once.
+func runOverTopic(t *testing.T, n *Notifier, alerts ...*detect.Alert) {
+	t.Helper()
 	bus, err := memory.New(memory.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -33,10 +47,11 @@ func TestRunEndsWithItsTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crit := testAlert("root", "", "e0")
-	crit.Severity = "critical"
 	ctx := context.Background()
-	msgs := []storage.Message[*detect.Alert]{{Value: crit}, {Value: testAlert("scan", "src=1", "e1")}, {Value: testAlert("scan", "src=1", "e2")}}
+	msgs := make([]storage.Message[*detect.Alert], len(alerts))
+	for i, a := range alerts {
+		msgs[i].Value = a
+	}
 	if err := prod.Write(ctx, msgs...); err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +68,6 @@ func TestRunEndsWithItsTopic(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Run did not return at the end of its topic")
 	}
-	if len(now.sent()) != 1 || len(grouped.sent()) != 1 || len(grouped.sent()[0].AlertIDs) != 2 {
-		t.Fatalf("sent: now %d, grouped %d", len(now.sent()), len(grouped.sent()))
-	}
-	// Everything was committed: once this member leaves, the next member
-	// of the group finds the topic's end at once.
 	if err := cons.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +75,8 @@ func TestRunEndsWithItsTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer again.Close()
 	if m, err := again.Fetch(ctx); !errors.Is(err, io.EOF) {
-		t.Fatalf("after Run: fetched %v, %v; want the end of the topic", m.Value, err)
+		t.Fatalf("after Run: fetched %v, %v; want the end of the topic (all committed)", m.Value, err)
 	}
 }

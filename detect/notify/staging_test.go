@@ -2,15 +2,11 @@ package notify
 
 import (
 	"context"
-	"errors"
-	"io"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/rules"
-	"github.com/vigilsec/vigil/storage"
-	"github.com/vigilsec/vigil/storage/memory"
 )
 
 // stagingAlert is testAlert from a rule in mode: staging.
@@ -66,52 +62,11 @@ func TestStagingNotSent(t *testing.T) {
 func TestRunCommitsStaging(t *testing.T) {
 	rec := &recorder{name: "r"}
 	n := mustNew(t, Config{Extra: []Destination{rec}, Routes: []Route{{Name: "all", Default: true, Destinations: []string{"r"}}}})
-	bus, err := memory.New(memory.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod, err := memory.NewProducer[*detect.Alert](bus, storage.TopicAlerts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "notify")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	msgs := []storage.Message[*detect.Alert]{{Value: stagingAlert("trial", "", "e1")}, {Value: testAlert("live", "", "e2")},
-		{Value: stagingAlert("trial", "", "e3")}}
-	if err := prod.Write(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := prod.Close(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx, cons) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("Run did not return at the end of its topic")
-	}
+	runOverTopic(t, n, stagingAlert("trial", "", "e1"), testAlert("live", "", "e2"), stagingAlert("trial", "", "e3"))
 	if sent := rec.sent(); len(sent) != 1 || sent[0].Alert.RuleID != "live" {
 		t.Fatalf("sent %+v, want the live alert only", sent)
 	}
 	if s := n.Stats(); s.SkippedStaging != 2 {
 		t.Errorf("SkippedStaging = %d, want 2", s.SkippedStaging)
-	}
-	if err := cons.Close(); err != nil {
-		t.Fatal(err)
-	}
-	again, err := memory.NewConsumer[*detect.Alert](bus, storage.TopicAlerts, "notify")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
-	if m, err := again.Fetch(ctx); !errors.Is(err, io.EOF) {
-		t.Errorf("after Run: fetched %v, %v; want the end of the topic (all committed)", m.Value, err)
 	}
 }
