@@ -32,11 +32,12 @@ import (
 // notifyTestSecret signs the test webhooks.
 const notifyTestSecret = "whsec_dmlnaWwtbm90aWZ5LWNsaWNraG91c2UtMDE="
 
-// freshClickHouse returns the URL of a new database (created on first
-// use, dropped when t ends) on the ClickHouse server named by
-// VIGIL_CLICKHOUSE_URL. Without the variable the test skips, or fails
-// under CI=true, like the storage/clickhouse tests.
-func freshClickHouse(t *testing.T) *url.URL {
+// freshClickHouse returns the URL of a new database, its name prefix and
+// a random suffix (created on first use, dropped when t ends), on the
+// ClickHouse server named by VIGIL_CLICKHOUSE_URL. Without the variable
+// the test skips, or fails under CI=true, like the storage/clickhouse
+// tests.
+func freshClickHouse(t *testing.T, prefix string) *url.URL {
 	t.Helper()
 	raw := os.Getenv("VIGIL_CLICKHOUSE_URL")
 	if raw == "" {
@@ -52,7 +53,7 @@ func freshClickHouse(t *testing.T) *url.URL {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	db := "vigil_notify_" + hex.EncodeToString(b[:])
+	db := prefix + hex.EncodeToString(b[:])
 	u.Path = "/" + db
 	opts, err := ch.ParseDSN(raw)
 	if err != nil {
@@ -160,7 +161,7 @@ func (p *tcpProxy) cut() {
 // an analyst queries.
 func TestNotifyRoleClickHouse(t *testing.T) {
 	t.Setenv(webhookSecretEnv, notifyTestSecret)
-	chURL := freshClickHouse(t)
+	chURL := freshClickHouse(t, "vigil_notify_")
 	proxy := newTCPProxy(t, chURL.Host)
 	viaProxy := *chURL
 	viaProxy.Host = proxy.addr()
@@ -319,7 +320,7 @@ func TestNotifyRoleDeliveryLogWithClickHouse(t *testing.T) {
 // nothing; no local delivery log is written.
 func TestRunDeliveriesClickHouse(t *testing.T) {
 	t.Setenv(webhookSecretEnv, notifyTestSecret)
-	storeURL := freshClickHouse(t).String()
+	storeURL := freshClickHouse(t, "vigil_notify_").String()
 	hook := newHookReceiver(t)
 	t.Chdir(t.TempDir())
 	var first map[string]int

@@ -2,19 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
@@ -189,37 +183,7 @@ func TestRunUsageErrors(t *testing.T) {
 // replay are there once. Without the variable it skips, or fails under
 // CI=true, like the storage/clickhouse tests.
 func TestRunDemoClickHouse(t *testing.T) {
-	raw := os.Getenv("VIGIL_CLICKHOUSE_URL")
-	if raw == "" {
-		msg := "VIGIL_CLICKHOUSE_URL is not set; start a server with `export VIGIL_CLICKHOUSE_URL=$(deploy/clickhouse/start.sh)`"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	db := "vigil_run_" + hex.EncodeToString(b[:])
-	u.Path = "/" + db
-	storeURL := u.String()
-	opts, err := ch.ParseDSN(storeURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := ch.Open(opts)
-		if err == nil {
-			err = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
-			conn.Close()
-		}
-		if err != nil {
-			t.Errorf("dropping %s: %v", db, err)
-		}
-	})
+	storeURL := freshClickHouse(t, "vigil_run_").String()
 
 	want := replayedRuleIDs(t)
 	for i := range 2 {
