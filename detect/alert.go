@@ -43,6 +43,15 @@ type Alert struct {
 // it is stored and shown, never notified.
 func (a *Alert) Staging() bool { return a.Mode == rules.ModeStaging }
 
+// StoredMode is the mode stores record for the alert: its rule's mode,
+// rules.ModeEnabled for an alert with none.
+func (a *Alert) StoredMode() string {
+	if a.Mode == "" {
+		return rules.ModeEnabled
+	}
+	return a.Mode
+}
+
 // AlertMode is the Alert.Mode of r's alerts: rules.ModeStaging for a
 // staging rule, empty otherwise.
 func AlertMode(r *rules.Rule) string {

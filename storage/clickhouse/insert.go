@@ -10,7 +10,6 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
-	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/batch"
 )
@@ -132,19 +131,10 @@ func (s *Store) InsertAlerts(ctx context.Context, alerts []*detect.Alert) error 
 		firstTimes[i], lastTimes[i], createTimes[i] = a.FirstTime, a.LastTime, now
 		counts[i], ruleVersions[i] = uint64(a.Count), uint32(a.RuleVersion)
 		eventIDs[i], tags[i] = nonNil(a.EventIDs), nonNil(a.Tags)
-		modes[i] = storedMode(a)
+		modes[i] = a.StoredMode()
 	}
 	return s.send(ctx, insertAlerts, ids, ruleIDs, titles, severities, summaries, groupKeys,
 		firstTimes, lastTimes, counts, eventIDs, tags, ruleVersions, logTypes, createTimes, modes)
-}
-
-// storedMode is the alerts.mode value of a: its rule's mode, 'enabled'
-// when the alert names none.
-func storedMode(a *detect.Alert) string {
-	if a.Mode == "" {
-		return rules.ModeEnabled
-	}
-	return a.Mode
 }
 
 func nonNil(s []string) []string {

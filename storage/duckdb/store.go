@@ -16,7 +16,6 @@ import (
 
 	"github.com/vigilsec/vigil/detect"
 	"github.com/vigilsec/vigil/ingest"
-	"github.com/vigilsec/vigil/rules"
 	"github.com/vigilsec/vigil/storage"
 	"github.com/vigilsec/vigil/storage/batch"
 )
@@ -232,22 +231,13 @@ func (s *Store) InsertAlerts(ctx context.Context, alerts []*detect.Alert) error 
 		for _, a := range rows {
 			err := ap.AppendRow(text(a.AlertID), text(a.RuleID), text(a.Title), text(a.Severity),
 				text(a.Summary), text(a.GroupKey), a.FirstTime.UTC(), a.LastTime.UTC(), int64(a.Count),
-				texts(a.EventIDs), texts(a.Tags), int32(a.RuleVersion), text(a.LogType), now, storedMode(a))
+				texts(a.EventIDs), texts(a.Tags), int32(a.RuleVersion), text(a.LogType), now, text(a.StoredMode()))
 			if err != nil {
 				return fmt.Errorf("alert %s: %w", a.AlertID, err)
 			}
 		}
 		return nil
 	})
-}
-
-// storedMode is the alerts.mode value of a: its rule's mode, 'enabled'
-// when the alert names none (as in the ClickHouse store).
-func storedMode(a *detect.Alert) string {
-	if a.Mode == "" {
-		return rules.ModeEnabled
-	}
-	return text(a.Mode)
 }
 
 // write stages rows through an appender on the writing connection and
