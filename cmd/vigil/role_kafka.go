@@ -12,14 +12,10 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/vigilsec/vigil/cmd/vigil/ops"
 	"github.com/vigilsec/vigil/ingest"
 	"github.com/vigilsec/vigil/storage"
-	"github.com/vigilsec/vigil/storage/kafka"
 )
 
 // Defaults of the Kafka probes.
@@ -32,53 +28,6 @@ const (
 	// kafkaRequestTimeout bounds one request of the probes.
 	kafkaRequestTimeout = 5 * time.Second
 )
-
-// saslMechanism returns the kafka-go SASL mechanism of c; nil without
-// SASL.
-func saslMechanism(c kafka.Config) (sasl.Mechanism, error) {
-	switch c.SASL.Mechanism {
-	case "":
-		return nil, nil
-	case kafka.MechanismPLAIN:
-		return plain.Mechanism{Username: c.SASL.Username, Password: string(c.SASL.Password)}, nil
-	case kafka.MechanismSCRAMSHA256, kafka.MechanismSCRAMSHA512:
-		algo := scram.SHA512
-		if c.SASL.Mechanism == kafka.MechanismSCRAMSHA256 {
-			algo = scram.SHA256
-		}
-		m, err := scram.Mechanism(algo, c.SASL.Username, string(c.SASL.Password))
-		if err != nil {
-			return nil, fmt.Errorf("bus: SASL: %w", err)
-		}
-		return m, nil
-	}
-	return nil, fmt.Errorf("bus: SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism)
-}
-
-// kafkaProbes returns a kafka-go client and dialer of c's brokers with
-// c's TLS and SASL, for the metadata and offset requests of the lag
-// watcher and the connections of the bus probe.
-func kafkaProbes(c kafka.Config) (*kafkago.Client, *kafkago.Dialer, error) {
-	mech, err := saslMechanism(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	dial := c.DialTimeout
-	if dial == 0 {
-		dial = kafka.DefaultDialTimeout
-	}
-	clientID := c.ClientID
-	if clientID == "" {
-		clientID = kafka.DefaultClientID
-	}
-	cl := &kafkago.Client{
-		Addr:      kafkago.TCP(c.Brokers...),
-		Timeout:   kafkaRequestTimeout,
-		Transport: &kafkago.Transport{ClientID: clientID, DialTimeout: dial, TLS: c.TLS, SASL: mech},
-	}
-	d := &kafkago.Dialer{ClientID: clientID, Timeout: dial, DualStack: true, TLS: c.TLS, SASLMechanism: mech}
-	return cl, d, nil
-}
 
 // busProbe is the readiness check of a Kafka bus: a connection to a
 // broker (TLS and SASL included) that answers an ApiVersions request, its

@@ -113,7 +113,7 @@ func setupRole(fl *flag.FlagSet, rf roleFlags, s stdio, rs roleSetup) (*role, er
 			return nil, err
 		}
 		r.kafka.Logger = r.kafka.Logger.With("role", rs.name)
-		cl, dialer, err := kafkaProbes(r.kafka)
+		cl, dialer, err := r.kafka.Clients(kafkaRequestTimeout)
 		if err != nil {
 			return nil, err
 		}

@@ -291,7 +291,7 @@ func TestKafkaConfigOf(t *testing.T) {
 	if k.Topics.Events != storage.TopicEvents || k.Topics.DeadLetter != storage.TopicDeadLetter {
 		t.Errorf("topics %+v", k.Topics)
 	}
-	if _, _, err := kafkaProbes(k); err != nil {
+	if _, _, err := k.Clients(kafkaRequestTimeout); err != nil {
 		t.Errorf("client: %v", err)
 	}
 	if _, err := kafkaConfigOf(c.Bus, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "KAFKA_PW") {
@@ -568,7 +568,7 @@ func TestBusProbeCaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	_, dialer, err := kafkaProbes(kafka.Config{Brokers: []string{closed}})
+	_, dialer, err := kafka.Config{Brokers: []string{closed}}.Clients(kafkaRequestTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,27 @@ func (c Config) client() (*kafka.Client, error) {
 	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: tr, Timeout: c.Consumer.CoordinatorTimeout}, nil
 }
 
+// Clients returns a kafka-go client and dialer of c's brokers, with c's
+// client ID, dial timeout, TLS and SASL (unset fields at their defaults),
+// for the requests the Producer and Consumer do not make: the offsets of
+// consumer groups, readiness probes. timeout bounds each request of the
+// client.
+func (c Config) Clients(timeout time.Duration) (*kafka.Client, *kafka.Dialer, error) {
+	c, err := c.resolve()
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := c.transport()
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := c.dialer()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: tr, Timeout: timeout}, d, nil
+}
+
 // partitionOffsets returns the first and end offsets of a partition.
 func partitionOffsets(ctx context.Context, cl *kafka.Client, topic string, p int) (first, end int64, err error) {
 	resp, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{
